@@ -1,0 +1,134 @@
+//! The isolation-off launcher: each environment is a plain child process in its own process
+//! group, with a cleared environment and its Runtime API on a loopback port of its own.
+
+use std::process::Stdio;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+
+use crate::{ExitReason, LaunchSpec, Launcher, Mounts, Prepared, Sandbox, SandboxError};
+
+/// Runs environments as ordinary processes of the server's user.
+#[derive(Debug, Default)]
+pub struct ProcessLauncher;
+
+#[async_trait::async_trait]
+impl Launcher for ProcessLauncher {
+    fn inside(&self, mounts: &Mounts) -> Mounts {
+        mounts.clone()
+    }
+
+    async fn prepare(&self) -> Result<Prepared, SandboxError> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(SandboxError::BindRuntimeApi)?;
+        let local_addr = listener.local_addr().map_err(SandboxError::BindRuntimeApi)?;
+        Ok(Prepared { listener, runtime_api: local_addr.to_string(), local_addr })
+    }
+
+    async fn launch(&self, spec: LaunchSpec) -> Result<Box<dyn Sandbox>, SandboxError> {
+        let mut command = Command::new(&spec.program);
+        command
+            .args(&spec.args)
+            .env_clear()
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&spec.cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let child = command
+            .spawn()
+            .map_err(|source| SandboxError::Spawn { program: spec.program.clone(), source })?;
+        Ok(Box::new(ProcessSandbox { pid: child.id(), child }))
+    }
+}
+
+#[derive(Debug)]
+struct ProcessSandbox {
+    pid: Option<u32>,
+    child: Child,
+}
+
+#[async_trait::async_trait]
+impl Sandbox for ProcessSandbox {
+    fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    fn take_output(&mut self) -> Option<(tokio::process::ChildStdout, tokio::process::ChildStderr)> {
+        Some((self.child.stdout.take()?, self.child.stderr.take()?))
+    }
+
+    async fn wait(&mut self) -> ExitReason {
+        match self.child.wait().await {
+            Ok(status) => status.into(),
+            Err(_) => ExitReason::Unknown,
+        }
+    }
+
+    fn kill(&self) {
+        // The runtime leads its own process group, so one signal ends every process it started.
+        if let Some(pid) = self.pid.and_then(|p| i32::try_from(p).ok()) {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+
+    fn peak_memory_bytes(&self) -> Option<u64> {
+        // Without a cgroup, the runtime process's own peak resident set is the best measure.
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    }
+}
+
+impl Drop for ProcessSandbox {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(program: &str, args: &[&str]) -> LaunchSpec {
+        let dir = std::env::temp_dir();
+        LaunchSpec {
+            program: program.into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: vec![("ONLY".into(), "this".into())],
+            cwd: dir.clone(),
+            mounts: Mounts { task_root: dir.clone(), opt: dir.clone(), runtime_dir: dir },
+            memory_mb: 128,
+            ephemeral_storage_mb: 512,
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_with_only_the_given_environment_and_reports_the_exit() {
+        let mut sandbox = ProcessLauncher
+            .launch(spec("/bin/sh", &["-c", "test \"$ONLY\" = this && test -z \"$HOME\" && exit 3"]))
+            .await
+            .unwrap();
+        assert_eq!(sandbox.wait().await, ExitReason::Code(3));
+    }
+
+    #[tokio::test]
+    async fn kill_ends_the_whole_process_group() {
+        let mut sandbox =
+            ProcessLauncher.launch(spec("/bin/sh", &["-c", "sleep 30 & sleep 30"])).await.unwrap();
+        sandbox.kill();
+        assert_eq!(sandbox.wait().await, ExitReason::Signal(9));
+    }
+
+    #[tokio::test]
+    async fn prepare_binds_a_loopback_port() {
+        let prepared = ProcessLauncher.prepare().await.unwrap();
+        assert!(prepared.local_addr.ip().is_loopback());
+        assert_eq!(prepared.runtime_api, prepared.local_addr.to_string());
+    }
+}
