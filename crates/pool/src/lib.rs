@@ -1,7 +1,183 @@
 //! Execution environments: the pool of warm environments per function version, cold starts,
 //! dispatching one invocation at a time to an environment's Runtime API, timeouts, crashes,
 //! idle reaping, and the `START` / `END` / `REPORT` lines of every invocation.
+//!
+//! Invariant: the warm path (an idle environment exists) takes two short locks, writes nothing
+//! to disk and waits on nothing but the runtime.
 
-mod api;
+mod env_vars;
+mod environment;
+mod failure;
+mod logger;
+mod report;
+mod versions;
 
-pub use api::*;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use model::FunctionConfig;
+
+use crate::environment::{Environment, Health};
+use crate::versions::Versions;
+
+/// How the pool runs environments.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Region and account the functions run in.
+    pub scope: model::Scope,
+    /// `AWS_ENDPOINT_URL` as reachable from inside an environment.
+    pub endpoint_url: String,
+    /// Idle environments older than this are shut down.
+    pub idle_timeout: Duration,
+    /// An empty directory, given as `/opt` to functions without layers.
+    pub empty_dir: PathBuf,
+}
+
+/// One invocation to run.
+#[derive(Debug, Clone)]
+pub struct InvokeRequest {
+    /// The version's configuration; its `revision_id` identifies the generation of environments.
+    pub config: Arc<FunctionConfig>,
+    /// Host directory holding the extracted code (`/var/task`).
+    pub code_dir: PathBuf,
+    pub request_id: String,
+    pub payload: Bytes,
+    /// The ARN exactly as invoked (may carry a qualifier).
+    pub invoked_arn: String,
+    /// X-Ray trace header from the caller, if any.
+    pub trace_id: Option<String>,
+    /// Client context, already base64-decoded.
+    pub client_context: Option<String>,
+    pub cognito_identity: Option<String>,
+    /// Whether the caller wants the log tail (`X-Amz-Log-Type: Tail`).
+    pub want_tail: bool,
+}
+
+/// What came of an invocation.
+#[derive(Debug, Clone)]
+pub struct InvokeResult {
+    pub executed_version: String,
+    /// The runtime's response, or the error document when `function_error` is set.
+    pub body: Bytes,
+    /// `Some("Unhandled")` when the invocation failed (handler error, timeout, crash, init error).
+    pub function_error: Option<&'static str>,
+    /// The error type, for logs and metrics (`Sandbox.Timedout`, `Runtime.ExitError`, ...).
+    pub error_type: Option<String>,
+    /// The end of this invocation's log (at most 4 KB), when asked for.
+    pub log_tail: Option<String>,
+}
+
+/// Why the pool could not run an invocation at all (function errors are not errors here).
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error("could not start an environment for function {function}: {reason}")]
+    StartEnvironment { function: String, reason: String },
+    #[error("the pool is shutting down")]
+    ShuttingDown,
+}
+
+/// The environments of every function, shared by all requests. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) settings: PoolSettings,
+    pub(crate) launcher: Arc<dyn sandbox::Launcher>,
+    pub(crate) runtimes: runtimes::Runtimes,
+    pub(crate) logs: logs::LogStore,
+    versions: Versions,
+    closed: AtomicBool,
+}
+
+impl Pool {
+    /// Creates the pool and starts its idle reaper. Must be called inside a tokio runtime.
+    pub fn new(
+        settings: PoolSettings,
+        launcher: Arc<dyn sandbox::Launcher>,
+        runtimes: runtimes::Runtimes,
+        logs: logs::LogStore,
+    ) -> Self {
+        let shared = Arc::new(Shared {
+            settings,
+            launcher,
+            runtimes,
+            logs,
+            versions: Versions::default(),
+            closed: AtomicBool::new(false),
+        });
+        tokio::spawn(reap_idle(Arc::downgrade(&shared)));
+        Pool { shared }
+    }
+
+    /// Runs one invocation on a warm environment of its version, or on a new one.
+    pub async fn invoke(&self, request: InvokeRequest) -> Result<InvokeResult, PoolError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(PoolError::ShuttingDown);
+        }
+        let version = self.shared.versions.generation(&request.config);
+        let mut environment = match version.take_idle() {
+            Some(environment) => environment,
+            None => {
+                let started = Environment::start(
+                    &self.shared,
+                    Arc::clone(&request.config),
+                    &request.code_dir,
+                    &request.request_id,
+                )
+                .await?;
+                match started {
+                    Ok(environment) => environment,
+                    Err(failure) => {
+                        return Ok(failure.into_result(&request, &request.config).await);
+                    }
+                }
+            }
+        };
+        let (result, health) = environment.invoke(&request).await;
+        if health == Health::Reusable && !self.shared.closed.load(Ordering::Acquire) {
+            version.put_idle(environment);
+        }
+        Ok(result)
+    }
+
+    /// Retires every environment of a function: idle ones stop now, busy ones after their
+    /// invocation. Called on a code or configuration change and on delete.
+    pub fn retire(&self, function: &str) {
+        self.shared.versions.retire(function);
+    }
+
+    /// Stops every environment; used when the server stops.
+    pub async fn shutdown(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.versions.retire_all();
+    }
+
+    /// Number of idle (warm) environments, for status and tests.
+    pub fn idle_count(&self, function: &str) -> usize {
+        self.shared.versions.idle_count(function)
+    }
+}
+
+/// Shuts down environments idle for longer than the idle timeout, until the pool is dropped.
+async fn reap_idle(shared: std::sync::Weak<Shared>) {
+    loop {
+        let period = match shared.upgrade() {
+            Some(shared) => {
+                let timeout = shared.settings.idle_timeout;
+                shared.versions.reap(timeout);
+                (timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(30))
+            }
+            None => return,
+        };
+        tokio::time::sleep(period).await;
+    }
+}
+
+#[cfg(test)]
+mod tests;

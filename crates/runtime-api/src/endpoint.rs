@@ -64,9 +64,23 @@ impl Endpoint {
     /// A new endpoint and the stream of its [`EndpointEvent`]s.
     pub fn new() -> (Endpoint, mpsc::UnboundedReceiver<EndpointEvent>) {
         let (events, receiver) = mpsc::unbounded_channel();
-        let shared = Shared { phase: Phase::Initializing, ready_sent: false, pending: None, responder: None };
-        let inner = Inner { shared: Mutex::new(shared), wake: Notify::new(), events };
-        (Endpoint { inner: Arc::new(inner) }, receiver)
+        let shared = Shared {
+            phase: Phase::Initializing,
+            ready_sent: false,
+            pending: None,
+            responder: None,
+        };
+        let inner = Inner {
+            shared: Mutex::new(shared),
+            wake: Notify::new(),
+            events,
+        };
+        (
+            Endpoint {
+                inner: Arc::new(inner),
+            },
+            receiver,
+        )
     }
 
     /// Hands an invocation to the runtime. The receiver completes when the runtime answers; it
@@ -135,20 +149,29 @@ impl Endpoint {
         match &shared.phase {
             Phase::Invoking(id) if id == request_id => Ok(()),
             Phase::Invoking(_) | Phase::Ready => Err(Refusal::InvalidRequestId),
-            _ => Err(Refusal::InvalidState { from: "Closed", to: "ResponseSent" }),
+            _ => Err(Refusal::InvalidState {
+                from: "Closed",
+                to: "ResponseSent",
+            }),
         }
     }
 
     /// Records an init error (`/init/error`).
     pub(crate) fn init_error(&self, error_type: String, body: Bytes) -> Result<(), Refusal> {
         self.lock().phase.accept(Call::InitError)?;
-        let _ = self.inner.events.send(EndpointEvent::InitError { error_type, body });
+        let _ = self
+            .inner
+            .events
+            .send(EndpointEvent::InitError { error_type, body });
         Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
         // A poisoned lock only means a panic elsewhere; the state itself stays consistent
         // because every critical section is a few assignments.
-        self.inner.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

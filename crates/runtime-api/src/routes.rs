@@ -33,7 +33,10 @@ pub fn serve(listener: TcpListener, endpoint: Endpoint) -> JoinHandle<()> {
 fn app(endpoint: Endpoint) -> Router {
     Router::new()
         .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(response),
+        )
         .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
         .route("/2018-06-01/runtime/init/error", post(init_error))
         .route("/2018-06-01/ping", get(|| async { "pong" }))
@@ -48,10 +51,25 @@ async fn next(State(endpoint): State<Endpoint>) -> Response {
     };
     let mut response = Response::new(Body::from(invocation.payload));
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    insert(headers, "lambda-runtime-aws-request-id", &invocation.request_id);
-    insert(headers, "lambda-runtime-deadline-ms", &invocation.deadline_ms.to_string());
-    insert(headers, "lambda-runtime-invoked-function-arn", &invocation.invoked_function_arn);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    insert(
+        headers,
+        "lambda-runtime-aws-request-id",
+        &invocation.request_id,
+    );
+    insert(
+        headers,
+        "lambda-runtime-deadline-ms",
+        &invocation.deadline_ms.to_string(),
+    );
+    insert(
+        headers,
+        "lambda-runtime-invoked-function-arn",
+        &invocation.invoked_function_arn,
+    );
     insert(headers, "lambda-runtime-trace-id", &invocation.trace_id);
     if let Some(context) = &invocation.client_context {
         insert(headers, "lambda-runtime-client-context", context);
@@ -74,9 +92,16 @@ async fn response(
     if let Some(mode) = headers.get(RESPONSE_MODE_HEADER)
         && mode.as_bytes() != b"streaming"
     {
-        let outcome = platform_error("Runtime.InvalidResponseModeHeader", "Invalid function response mode");
+        let outcome = platform_error(
+            "Runtime.InvalidResponseModeHeader",
+            "Invalid function response mode",
+        );
         let _ = endpoint.complete(&id, outcome);
-        return api_error(StatusCode::BAD_REQUEST, "InvalidFunctionResponseMode", "Invalid function response mode");
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidFunctionResponseMode",
+            "Invalid function response mode",
+        );
     }
     match read_limited(body).await {
         Ok(bytes) => match endpoint.complete(&id, Outcome::Response(bytes)) {
@@ -87,7 +112,10 @@ async fn response(
             let message = format!(
                 "Response payload size exceeded maximum allowed payload size ({RESPONSE_PAYLOAD_MAX} bytes)."
             );
-            let _ = endpoint.complete(&id, platform_error("Function.ResponseSizeTooLarge", &message));
+            let _ = endpoint.complete(
+                &id,
+                platform_error("Function.ResponseSizeTooLarge", &message),
+            );
             api_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "RequestEntityTooLarge",
@@ -95,8 +123,18 @@ async fn response(
             )
         }
         Err(BodyError::Truncated) => {
-            let _ = endpoint.complete(&id, platform_error("Runtime.TruncatedResponse", "HTTP request detected as truncated"));
-            api_error(StatusCode::BAD_REQUEST, "TruncatedHTTPRequest", "HTTP request detected as truncated")
+            let _ = endpoint.complete(
+                &id,
+                platform_error(
+                    "Runtime.TruncatedResponse",
+                    "HTTP request detected as truncated",
+                ),
+            );
+            api_error(
+                StatusCode::BAD_REQUEST,
+                "TruncatedHTTPRequest",
+                "HTTP request detected as truncated",
+            )
         }
     }
 }
@@ -136,7 +174,11 @@ fn error_document(headers: &HeaderMap, body: Bytes) -> (String, Bytes) {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .or_else(|| {
-            parsed.as_ref()?.get("errorType")?.as_str().map(str::to_string)
+            parsed
+                .as_ref()?
+                .get("errorType")?
+                .as_str()
+                .map(str::to_string)
         })
         .unwrap_or_else(|| "Unhandled".to_string());
     if parsed.as_ref().is_some_and(serde_json::Value::is_object) {
@@ -150,7 +192,10 @@ fn error_document(headers: &HeaderMap, body: Bytes) -> (String, Bytes) {
 /// An error the platform reports on the runtime's behalf.
 fn platform_error(error_type: &str, message: &str) -> Outcome {
     let document = serde_json::json!({ "errorMessage": message, "errorType": error_type });
-    Outcome::Error { error_type: error_type.to_string(), body: Bytes::from(document.to_string()) }
+    Outcome::Error {
+        error_type: error_type.to_string(),
+        body: Bytes::from(document.to_string()),
+    }
 }
 
 enum BodyError {
@@ -161,7 +206,9 @@ enum BodyError {
 async fn read_limited(body: Body) -> Result<Bytes, BodyError> {
     match Limited::new(body, RESPONSE_PAYLOAD_MAX).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => Err(BodyError::TooLarge),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(BodyError::TooLarge)
+        }
         Err(_) => Err(BodyError::Truncated),
     }
 }
@@ -173,26 +220,39 @@ fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
 }
 
 fn accepted() -> Response {
-    (StatusCode::ACCEPTED, [(header::CONTENT_TYPE, "application/json")], r#"{"status":"OK"}"#)
+    (
+        StatusCode::ACCEPTED,
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"status":"OK"}"#,
+    )
         .into_response()
 }
 
 fn refused(refusal: Refusal) -> Response {
     match refusal {
-        Refusal::InvalidRequestId => {
-            api_error(StatusCode::BAD_REQUEST, "InvalidRequestID", "Invalid request ID")
-        }
+        Refusal::InvalidRequestId => api_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestID",
+            "Invalid request ID",
+        ),
         Refusal::InvalidState { from, to } => api_error(
             StatusCode::FORBIDDEN,
             "InvalidStateTransition",
-            &format!("State transition from {from} to {to} failed for runtime. Error: State transition is not allowed"),
+            &format!(
+                "State transition from {from} to {to} failed for runtime. Error: State transition is not allowed"
+            ),
         ),
     }
 }
 
 fn api_error(status: StatusCode, error_type: &str, message: &str) -> Response {
     let body = serde_json::json!({ "errorMessage": message, "errorType": error_type });
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 #[cfg(test)]

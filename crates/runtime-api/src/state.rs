@@ -32,7 +32,10 @@ pub enum Refusal {
     /// 400 `InvalidRequestID`: not the outstanding invocation (or already answered).
     InvalidRequestId,
     /// 403 `InvalidStateTransition`.
-    InvalidState { from: &'static str, to: &'static str },
+    InvalidState {
+        from: &'static str,
+        to: &'static str,
+    },
 }
 
 impl Phase {
@@ -49,7 +52,10 @@ impl Phase {
     /// happens when an event is actually handed out ([`Phase::deliver`]).
     pub fn accept(&mut self, call: Call<'_>) -> Result<(), Refusal> {
         let refuse = |from: &Phase, to: &'static str| {
-            Err(Refusal::InvalidState { from: from.name(), to })
+            Err(Refusal::InvalidState {
+                from: from.name(),
+                to,
+            })
         };
         match (&*self, call) {
             (Phase::Initializing | Phase::Ready, Call::Next) => {
@@ -107,7 +113,12 @@ mod tests {
     #[test]
     fn a_normal_life() {
         check(
-            &[(Call::Next, Some("a")), (Call::Response("a"), None), (Call::Next, Some("b")), (Call::Error("b"), None)],
+            &[
+                (Call::Next, Some("a")),
+                (Call::Response("a"), None),
+                (Call::Next, Some("b")),
+                (Call::Error("b"), None),
+            ],
             &[Ok(()), Ok(()), Ok(()), Ok(())],
         );
     }
@@ -115,8 +126,18 @@ mod tests {
     #[test]
     fn answers_must_name_the_outstanding_invocation_once() {
         check(
-            &[(Call::Next, Some("a")), (Call::Response("zzz"), None), (Call::Response("a"), None), (Call::Response("a"), None)],
-            &[Ok(()), Err(Refusal::InvalidRequestId), Ok(()), Err(Refusal::InvalidRequestId)],
+            &[
+                (Call::Next, Some("a")),
+                (Call::Response("zzz"), None),
+                (Call::Response("a"), None),
+                (Call::Response("a"), None),
+            ],
+            &[
+                Ok(()),
+                Err(Refusal::InvalidRequestId),
+                Ok(()),
+                Err(Refusal::InvalidRequestId),
+            ],
         );
     }
 
@@ -124,24 +145,45 @@ mod tests {
     fn next_while_invoking_is_refused() {
         check(
             &[(Call::Next, Some("a")), (Call::Next, None)],
-            &[Ok(()), Err(Refusal::InvalidState { from: "Invoking", to: "Ready" })],
+            &[
+                Ok(()),
+                Err(Refusal::InvalidState {
+                    from: "Invoking",
+                    to: "Ready",
+                }),
+            ],
         );
     }
 
     #[test]
     fn init_error_only_during_init() {
-        check(&[(Call::InitError, None), (Call::Next, None)], &[
-            Ok(()),
-            Err(Refusal::InvalidState { from: "Closed", to: "Ready" }),
-        ]);
-        check(&[(Call::Next, Some("a")), (Call::InitError, None)], &[
-            Ok(()),
-            Err(Refusal::InvalidState { from: "Invoking", to: "InitError" }),
-        ]);
+        check(
+            &[(Call::InitError, None), (Call::Next, None)],
+            &[
+                Ok(()),
+                Err(Refusal::InvalidState {
+                    from: "Closed",
+                    to: "Ready",
+                }),
+            ],
+        );
+        check(
+            &[(Call::Next, Some("a")), (Call::InitError, None)],
+            &[
+                Ok(()),
+                Err(Refusal::InvalidState {
+                    from: "Invoking",
+                    to: "InitError",
+                }),
+            ],
+        );
     }
 
     #[test]
     fn response_before_any_event_is_an_invalid_request_id() {
-        check(&[(Call::Next, None), (Call::Response("a"), None)], &[Ok(()), Err(Refusal::InvalidRequestId)]);
+        check(
+            &[(Call::Next, None), (Call::Response("a"), None)],
+            &[Ok(()), Err(Refusal::InvalidRequestId)],
+        );
     }
 }

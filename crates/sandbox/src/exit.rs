@@ -58,7 +58,10 @@ mod tests {
     fn words_exits_like_lambda() {
         assert_eq!(ExitReason::Code(3).to_string(), "exit status 3");
         assert_eq!(ExitReason::Signal(9).to_string(), "signal: killed");
-        assert_eq!(ExitReason::Signal(11).to_string(), "signal: segmentation fault");
+        assert_eq!(
+            ExitReason::Signal(11).to_string(),
+            "signal: segmentation fault"
+        );
         assert_eq!(ExitReason::Signal(64).to_string(), "signal: signal 64");
     }
 }

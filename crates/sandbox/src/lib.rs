@@ -69,9 +69,9 @@ pub trait Sandbox: Send + Sync + std::fmt::Debug {
     /// Process id of the runtime, as seen by the host.
     fn pid(&self) -> Option<u32>;
     /// Takes the runtime's standard output and error (once).
-    fn take_output(&mut self) -> Option<(tokio::process::ChildStdout, tokio::process::ChildStderr)>;
-    /// Waits for the runtime process to exit.
-    async fn wait(&mut self) -> ExitReason;
+    fn take_output(&self) -> Option<(tokio::process::ChildStdout, tokio::process::ChildStderr)>;
+    /// Waits for the runtime process to exit. Meant for one supervising task; other holders kill.
+    async fn wait(&self) -> ExitReason;
     /// Kills the whole process tree at once.
     fn kill(&self);
     /// Peak memory of the environment in bytes, if the platform can tell.

@@ -6,6 +6,7 @@ use std::process::Stdio;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
 
 use crate::{ExitReason, LaunchSpec, Launcher, Mounts, Prepared, Sandbox, SandboxError};
 
@@ -23,8 +24,14 @@ impl Launcher for ProcessLauncher {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await
             .map_err(SandboxError::BindRuntimeApi)?;
-        let local_addr = listener.local_addr().map_err(SandboxError::BindRuntimeApi)?;
-        Ok(Prepared { listener, runtime_api: local_addr.to_string(), local_addr })
+        let local_addr = listener
+            .local_addr()
+            .map_err(SandboxError::BindRuntimeApi)?;
+        Ok(Prepared {
+            listener,
+            runtime_api: local_addr.to_string(),
+            local_addr,
+        })
     }
 
     async fn launch(&self, spec: LaunchSpec) -> Result<Box<dyn Sandbox>, SandboxError> {
@@ -39,17 +46,21 @@ impl Launcher for ProcessLauncher {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        let child = command
-            .spawn()
-            .map_err(|source| SandboxError::Spawn { program: spec.program.clone(), source })?;
-        Ok(Box::new(ProcessSandbox { pid: child.id(), child }))
+        let child = command.spawn().map_err(|source| SandboxError::Spawn {
+            program: spec.program.clone(),
+            source,
+        })?;
+        Ok(Box::new(ProcessSandbox {
+            pid: child.id(),
+            child: Mutex::new(child),
+        }))
     }
 }
 
 #[derive(Debug)]
 struct ProcessSandbox {
     pid: Option<u32>,
-    child: Child,
+    child: Mutex<Child>,
 }
 
 #[async_trait::async_trait]
@@ -58,12 +69,13 @@ impl Sandbox for ProcessSandbox {
         self.pid
     }
 
-    fn take_output(&mut self) -> Option<(tokio::process::ChildStdout, tokio::process::ChildStderr)> {
-        Some((self.child.stdout.take()?, self.child.stderr.take()?))
+    fn take_output(&self) -> Option<(tokio::process::ChildStdout, tokio::process::ChildStderr)> {
+        let mut child = self.child.try_lock().ok()?;
+        Some((child.stdout.take()?, child.stderr.take()?))
     }
 
-    async fn wait(&mut self) -> ExitReason {
-        match self.child.wait().await {
+    async fn wait(&self) -> ExitReason {
+        match self.child.lock().await.wait().await {
             Ok(status) => status.into(),
             Err(_) => ExitReason::Unknown,
         }
@@ -102,7 +114,11 @@ mod tests {
             args: args.iter().map(|a| a.to_string()).collect(),
             env: vec![("ONLY".into(), "this".into())],
             cwd: dir.clone(),
-            mounts: Mounts { task_root: dir.clone(), opt: dir.clone(), runtime_dir: dir },
+            mounts: Mounts {
+                task_root: dir.clone(),
+                opt: dir.clone(),
+                runtime_dir: dir,
+            },
             memory_mb: 128,
             ephemeral_storage_mb: 512,
         }
@@ -110,8 +126,11 @@ mod tests {
 
     #[tokio::test]
     async fn runs_with_only_the_given_environment_and_reports_the_exit() {
-        let mut sandbox = ProcessLauncher
-            .launch(spec("/bin/sh", &["-c", "test \"$ONLY\" = this && test -z \"$HOME\" && exit 3"]))
+        let sandbox = ProcessLauncher
+            .launch(spec(
+                "/bin/sh",
+                &["-c", "test \"$ONLY\" = this && test -z \"$HOME\" && exit 3"],
+            ))
             .await
             .unwrap();
         assert_eq!(sandbox.wait().await, ExitReason::Code(3));
@@ -119,8 +138,10 @@ mod tests {
 
     #[tokio::test]
     async fn kill_ends_the_whole_process_group() {
-        let mut sandbox =
-            ProcessLauncher.launch(spec("/bin/sh", &["-c", "sleep 30 & sleep 30"])).await.unwrap();
+        let sandbox = ProcessLauncher
+            .launch(spec("/bin/sh", &["-c", "sleep 30 & sleep 30"]))
+            .await
+            .unwrap();
         sandbox.kill();
         assert_eq!(sandbox.wait().await, ExitReason::Signal(9));
     }

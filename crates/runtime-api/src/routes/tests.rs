@@ -16,7 +16,13 @@ async fn fixture() -> Fixture {
     let base = format!("http://{}/2018-06-01", listener.local_addr().unwrap());
     let (endpoint, events) = Endpoint::new();
     let server = serve(listener, endpoint.clone());
-    Fixture { endpoint, events, base, client: reqwest::Client::new(), _server: server }
+    Fixture {
+        endpoint,
+        events,
+        base,
+        client: reqwest::Client::new(),
+        _server: server,
+    }
 }
 
 fn invocation(id: &str) -> Invocation {
@@ -25,7 +31,8 @@ fn invocation(id: &str) -> Invocation {
         payload: Bytes::from_static(br#"{"a":1}"#),
         deadline_ms: 1_700_000_000_000,
         invoked_function_arn: "arn:aws:lambda:us-east-1:000000000000:function:f".into(),
-        trace_id: "Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=0".into(),
+        trace_id: "Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=0"
+            .into(),
         client_context: Some(r#"{"custom":{}}"#.into()),
         cognito_identity: None,
     }
@@ -33,14 +40,26 @@ fn invocation(id: &str) -> Invocation {
 
 impl Fixture {
     async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, serde_json::Value) {
-        let response =
-            self.client.post(format!("{}{path}", self.base)).body(body).send().await.unwrap();
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
     }
 
     async fn next(&self) -> reqwest::Response {
-        self.client.get(format!("{}/runtime/invocation/next", self.base)).send().await.unwrap()
+        self.client
+            .get(format!("{}/runtime/invocation/next", self.base))
+            .send()
+            .await
+            .unwrap()
     }
 }
 
@@ -60,12 +79,21 @@ async fn next_carries_every_header_and_response_completes() {
     );
     assert!(header("lambda-runtime-trace-id").starts_with("Root=1-"));
     assert_eq!(header("lambda-runtime-client-context"), r#"{"custom":{}}"#);
-    assert!(next.headers().get("lambda-runtime-cognito-identity").is_none());
+    assert!(
+        next.headers()
+            .get("lambda-runtime-cognito-identity")
+            .is_none()
+    );
     assert_eq!(next.bytes().await.unwrap().as_ref(), br#"{"a":1}"#);
 
-    let (status, body) = fx.post("/runtime/invocation/req-1/response", "\"done\"").await;
+    let (status, body) = fx
+        .post("/runtime/invocation/req-1/response", "\"done\"")
+        .await;
     assert_eq!((status, body), (202, serde_json::json!({"status": "OK"})));
-    assert_eq!(outcome.await.unwrap(), Outcome::Response(Bytes::from_static(b"\"done\"")));
+    assert_eq!(
+        outcome.await.unwrap(),
+        Outcome::Response(Bytes::from_static(b"\"done\""))
+    );
 }
 
 #[tokio::test]
@@ -74,12 +102,21 @@ async fn wrong_or_repeated_answers_are_refused() {
     let outcome = fx.endpoint.dispatch(invocation("req-1"));
     fx.next().await;
     let (status, body) = fx.post("/runtime/invocation/other/response", "1").await;
-    assert_eq!((status, body["errorType"].as_str()), (400, Some("InvalidRequestID")));
+    assert_eq!(
+        (status, body["errorType"].as_str()),
+        (400, Some("InvalidRequestID"))
+    );
     let (status, _) = fx.post("/runtime/invocation/req-1/response", "1").await;
     assert_eq!(status, 202);
     let (status, body) = fx.post("/runtime/invocation/req-1/response", "2").await;
-    assert_eq!((status, body["errorType"].as_str()), (400, Some("InvalidRequestID")));
-    assert_eq!(outcome.await.unwrap(), Outcome::Response(Bytes::from_static(b"1")));
+    assert_eq!(
+        (status, body["errorType"].as_str()),
+        (400, Some("InvalidRequestID"))
+    );
+    assert_eq!(
+        outcome.await.unwrap(),
+        Outcome::Response(Bytes::from_static(b"1"))
+    );
 }
 
 #[tokio::test]
@@ -99,7 +136,10 @@ async fn errors_with_and_without_type_header() {
     match first.await.unwrap() {
         Outcome::Error { error_type, body } => {
             assert_eq!(error_type, "Function.Boom");
-            assert_eq!(body.as_ref(), br#"{"errorMessage":"boom","errorType":"Boom"}"#);
+            assert_eq!(
+                body.as_ref(),
+                br#"{"errorMessage":"boom","errorType":"Boom"}"#
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -107,7 +147,10 @@ async fn errors_with_and_without_type_header() {
     let second = fx.endpoint.dispatch(invocation("b"));
     fx.next().await;
     let (status, _) = fx
-        .post("/runtime/invocation/b/error", r#"{"errorMessage":"x","errorType":"ValueError"}"#)
+        .post(
+            "/runtime/invocation/b/error",
+            r#"{"errorMessage":"x","errorType":"ValueError"}"#,
+        )
         .await;
     assert_eq!(status, 202);
     assert!(
@@ -144,9 +187,16 @@ async fn oversized_response_fails_the_invocation() {
     let fx = fixture().await;
     let outcome = fx.endpoint.dispatch(invocation("a"));
     fx.next().await;
-    let (status, body) =
-        fx.post("/runtime/invocation/a/response", vec![b'x'; RESPONSE_PAYLOAD_MAX + 1]).await;
-    assert_eq!((status, body["errorType"].as_str()), (413, Some("RequestEntityTooLarge")));
+    let (status, body) = fx
+        .post(
+            "/runtime/invocation/a/response",
+            vec![b'x'; RESPONSE_PAYLOAD_MAX + 1],
+        )
+        .await;
+    assert_eq!(
+        (status, body["errorType"].as_str()),
+        (413, Some("RequestEntityTooLarge"))
+    );
     assert!(matches!(
         outcome.await.unwrap(),
         Outcome::Error { error_type, .. } if error_type == "Function.ResponseSizeTooLarge"
@@ -157,7 +207,10 @@ async fn oversized_response_fails_the_invocation() {
 async fn init_error_is_reported_once() {
     let mut fx = fixture().await;
     let (status, _) = fx
-        .post("/runtime/init/error", r#"{"errorMessage":"bad","errorType":"Runtime.ImportModuleError"}"#)
+        .post(
+            "/runtime/init/error",
+            r#"{"errorMessage":"bad","errorType":"Runtime.ImportModuleError"}"#,
+        )
         .await;
     assert_eq!(status, 202);
     match fx.events.recv().await {
@@ -179,6 +232,8 @@ async fn closing_refuses_late_answers_and_wakes_next() {
     assert!(outcome.await.is_err(), "closing drops the pending answer");
     let (status, _) = fx.post("/runtime/invocation/a/response", "late").await;
     assert_eq!(status, 403);
-    let next = tokio::time::timeout(Duration::from_secs(5), fx.next()).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), fx.next())
+        .await
+        .unwrap();
     assert_eq!(next.status(), 403);
 }

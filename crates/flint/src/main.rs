@@ -1,0 +1,87 @@
+//! The `flint` command line.
+
+mod client;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(name = "flint", version, about = "A self-hosted AWS Lambda")]
+struct Cli {
+    /// URL of the flint that client commands talk to.
+    #[arg(
+        long,
+        global = true,
+        env = "FLINT_ENDPOINT",
+        default_value = client::DEFAULT_ENDPOINT,
+        value_name = "URL"
+    )]
+    endpoint: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Run the platform.
+    Serve(serve::ServeArgs),
+    /// Create a function, or update its code and configuration.
+    Deploy(client::deploy::DeployArgs),
+    /// Invoke a function and print its response.
+    Invoke(client::invoke::InvokeArgs),
+    /// List functions.
+    #[command(visible_alias = "list")]
+    Ls,
+    /// Print a function's logs.
+    Logs(client::logs::LogsArgs),
+    /// Delete a function.
+    #[command(visible_alias = "remove")]
+    Rm(client::remove::RemoveArgs),
+}
+
+/// Prints a failure as one `error: ...` line (with its causes) and exits with status 1.
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let flint = || client::Flint::new(&cli.endpoint);
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Deploy(args) => client::deploy::run(&flint()?, args).await,
+        Command::Invoke(args) => client::invoke::run(&flint()?, args).await,
+        Command::Ls => client::list::run(&flint()?).await,
+        Command::Logs(args) => client::logs::run(&flint()?, args).await,
+        Command::Rm(args) => client::remove::run(&flint()?, args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn endpoint_goes_before_or_after_the_command() {
+        let cli = Cli::try_parse_from(["flint", "ls", "--endpoint", "http://127.0.0.1:1"]).unwrap();
+        assert_eq!(cli.endpoint, "http://127.0.0.1:1");
+        let cli =
+            Cli::try_parse_from(["flint", "--endpoint", "http://127.0.0.1:2", "rm", "f"]).unwrap();
+        assert_eq!(cli.endpoint, "http://127.0.0.1:2");
+    }
+}

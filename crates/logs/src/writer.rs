@@ -1,0 +1,362 @@
+//! Appending events to one stream.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::layout::{ensure_stream_dir, last_newline_before, list_segments, segment_path};
+use crate::line::encode_line;
+use crate::{LogError, StoreInner};
+
+/// Appends the events of one stream. There is one writer per stream at a time; readers never
+/// wait for it, and see what it appended once [`StreamWriter::flush`] returns.
+#[derive(Debug)]
+pub struct StreamWriter {
+    store: Arc<StoreInner>,
+    group_dir: PathBuf,
+    stream_dir: PathBuf,
+    file: BufWriter<File>,
+    segment_path: PathBuf,
+    segment_start: u64,
+    /// Bytes of the current segment, buffered ones included.
+    segment_len: u64,
+    /// Bytes appended since the group's size was last checked.
+    unchecked_bytes: u64,
+    line: Vec<u8>,
+}
+
+impl StreamWriter {
+    /// Opens the stream in `stream_dir` for appending, creating it if needed. A line torn by a
+    /// crash at the end of the stream is cut off, so new events do not run into it.
+    pub(crate) fn open(
+        store: Arc<StoreInner>,
+        group_dir: PathBuf,
+        stream_dir: PathBuf,
+    ) -> Result<Self, LogError> {
+        ensure_stream_dir(&group_dir, &stream_dir, store.now_ms())?;
+        let (segment_start, segment_path, file, segment_len) =
+            match list_segments(&stream_dir)?.pop() {
+                Some(last) => {
+                    let (file, len) = reopen_segment(&last.path)?;
+                    (last.start, last.path, file, len)
+                }
+                None => {
+                    let path = segment_path(&stream_dir, 0);
+                    (0, path.clone(), create_segment(&path)?, 0)
+                }
+            };
+        let writer = StreamWriter {
+            store,
+            group_dir,
+            stream_dir,
+            file: BufWriter::new(file),
+            segment_path,
+            segment_start,
+            segment_len,
+            unchecked_bytes: 0,
+            line: Vec::new(),
+        };
+        writer
+            .store
+            .enforce_group_cap(&writer.group_dir, &writer.stream_dir);
+        Ok(writer)
+    }
+
+    /// Appends one event; `message` is a single line (the caller splits on '\n'; a message that
+    /// still contains '\n', '\r' or '\t' is stored and read back faithfully).
+    pub fn append(&mut self, timestamp_ms: i64, message: &str) -> Result<(), LogError> {
+        self.line.clear();
+        encode_line(&mut self.line, timestamp_ms, self.store.now_ms(), message);
+        let line_len = self.line.len() as u64;
+        if self.segment_len > 0 && self.segment_len + line_len > self.store.segment_cap() {
+            self.rotate()?;
+        }
+        self.file
+            .write_all(&self.line)
+            .map_err(|source| self.write_error(source))?;
+        self.segment_len += line_len;
+        self.unchecked_bytes += line_len;
+        if self.unchecked_bytes >= self.store.group_check_interval() {
+            self.unchecked_bytes = 0;
+            // The check measures files, so this writer's bytes must be in its file.
+            self.flush()?;
+            self.store
+                .enforce_group_cap(&self.group_dir, &self.stream_dir);
+        }
+        Ok(())
+    }
+
+    /// Makes appended events visible to readers (flushes the buffer to the file).
+    pub fn flush(&mut self) -> Result<(), LogError> {
+        let metadata = self
+            .file
+            .get_ref()
+            .metadata()
+            .map_err(|source| self.write_error(source))?;
+        if metadata.nlink() == 0 {
+            self.recreate()?;
+        }
+        self.file.flush().map_err(|source| self.write_error(source))
+    }
+
+    /// Starts a new segment and drops the ones before the current one, so a stream keeps at
+    /// most two segments of `segment_cap` bytes: its newest part.
+    fn rotate(&mut self) -> Result<(), LogError> {
+        self.file
+            .flush()
+            .map_err(|source| self.write_error(source))?;
+        let previous_start = self.segment_start;
+        self.start_segment(self.segment_start + self.segment_len)?;
+        for segment in list_segments(&self.stream_dir)? {
+            if segment.start < previous_start {
+                remove_segment(&segment.path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The stream was deleted under this writer (its group deleted, or dropped to keep the
+    /// group under its cap) while the environment lives on. Like CloudWatch Logs, writing again
+    /// brings the stream back; logical positions continue, so followers keep their place.
+    fn recreate(&mut self) -> Result<(), LogError> {
+        let buffered = self.file.buffer().len() as u64;
+        let flushed_end = self.segment_start + self.segment_len - buffered;
+        let old = self.start_segment(flushed_end)?;
+        let (_, unwritten) = old.into_parts();
+        let unwritten = unwritten.unwrap_or_else(|panicked| panicked.into_inner());
+        self.file
+            .write_all(&unwritten)
+            .map_err(|source| self.write_error(source))?;
+        self.segment_len = unwritten.len() as u64;
+        Ok(())
+    }
+
+    /// Switches to a new segment starting at logical position `start`; returns the old file.
+    fn start_segment(&mut self, start: u64) -> Result<BufWriter<File>, LogError> {
+        ensure_stream_dir(&self.group_dir, &self.stream_dir, self.store.now_ms())?;
+        let path = segment_path(&self.stream_dir, start);
+        let file = create_segment(&path)?;
+        self.segment_path = path;
+        self.segment_start = start;
+        self.segment_len = 0;
+        Ok(std::mem::replace(&mut self.file, BufWriter::new(file)))
+    }
+
+    fn write_error(&self, source: std::io::Error) -> LogError {
+        LogError::WriteFile {
+            path: self.segment_path.clone(),
+            source,
+        }
+    }
+}
+
+fn create_segment(path: &Path) -> Result<File, LogError> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(path)
+        .map_err(|source| LogError::OpenFile {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Opens the last segment for appending and cuts off a torn last line; returns the file and
+/// its length.
+fn reopen_segment(path: &Path) -> Result<(File, u64), LogError> {
+    let open_error = |source| LogError::OpenFile {
+        path: path.to_owned(),
+        source,
+    };
+    let write_error = |source| LogError::WriteFile {
+        path: path.to_owned(),
+        source,
+    };
+    let file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .open(path)
+        .map_err(open_error)?;
+    let len = file.metadata().map_err(write_error)?.len();
+    let complete_len = last_newline_before(&file, len)
+        .map_err(write_error)?
+        .map_or(0, |newline| newline + 1);
+    if complete_len < len {
+        file.set_len(complete_len).map_err(write_error)?;
+    }
+    Ok((file, complete_len))
+}
+
+fn remove_segment(path: &Path) -> Result<(), LogError> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(LogError::Remove {
+            path: path.to_owned(),
+            source: error,
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use crate::names::encode;
+    use crate::testing::{GROUP, STREAM_A, TestStore};
+    use crate::{FilterQuery, LogLimits, StreamQuery};
+
+    fn stream_bytes(test: &TestStore, stream: &str) -> u64 {
+        let streams = test.store.streams(GROUP).unwrap();
+        streams
+            .iter()
+            .find(|info| info.name == stream)
+            .map_or(0, |info| info.stored_bytes)
+    }
+
+    #[test]
+    fn stream_keeps_its_newest_part_within_its_cap() {
+        let test = TestStore::new(LogLimits {
+            max_group_bytes: u64::MAX,
+            max_stream_bytes: 400,
+        });
+        let follower = test.store.filter(GROUP, &FilterQuery::default());
+        assert!(follower.is_err(), "no group yet");
+
+        let mut writer = test.store.create_stream(GROUP, STREAM_A).unwrap();
+        let first = test.store.filter(GROUP, &FilterQuery::default()).unwrap();
+        for i in 0..200 {
+            writer.append(1000 + i, &format!("event {i:03}")).unwrap();
+        }
+        writer.flush().unwrap();
+
+        let bytes = stream_bytes(&test, STREAM_A);
+        assert!(bytes <= 400 && bytes > 100, "{bytes}");
+        let kept = test.filter_all(&FilterQuery::default());
+        let expect: Vec<String> = (200 - kept.len()..200)
+            .map(|i| format!("event {i:03}"))
+            .collect();
+        assert_eq!(kept, expect, "a contiguous newest part");
+
+        // A follower from before the rotations resumes at the oldest part kept.
+        let follow = FilterQuery {
+            next_token: Some(first.follow_token),
+            ..Default::default()
+        };
+        let followed: Vec<String> = test
+            .store
+            .filter(GROUP, &follow)
+            .unwrap()
+            .events
+            .into_iter()
+            .map(|e| e.message)
+            .collect();
+        assert_eq!(followed, kept);
+        let head = StreamQuery {
+            start_from_head: true,
+            ..Default::default()
+        };
+        let page = test.store.stream_events(GROUP, STREAM_A, &head).unwrap();
+        assert_eq!(page.events.len(), kept.len());
+    }
+
+    #[test]
+    fn torn_last_line_is_ignored_then_cut_off_on_reopen() {
+        let test = TestStore::new(LogLimits::default());
+        test.write(&[(STREAM_A, 1, "one"), (STREAM_A, 2, "two")]);
+        let stream_dir = test
+            .dir
+            .path()
+            .join(encode(GROUP).unwrap())
+            .join(encode(STREAM_A).unwrap());
+        let segment = stream_dir.join("00000000000000000000.log");
+        let mut content = fs::read(&segment).unwrap();
+        content.extend_from_slice(b"3\t3\tthree, torn");
+        fs::write(&segment, &content).unwrap();
+
+        assert_eq!(test.filter_all(&FilterQuery::default()), ["one", "two"]);
+        let tail = test
+            .store
+            .stream_events(GROUP, STREAM_A, &StreamQuery::default())
+            .unwrap();
+        assert_eq!(
+            tail.events
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>(),
+            ["one", "two"]
+        );
+        assert_eq!(test.store.streams(GROUP).unwrap()[0].last_event_ms, Some(2));
+
+        test.write(&[(STREAM_A, 4, "four")]);
+        assert_eq!(
+            test.filter_all(&FilterQuery::default()),
+            ["one", "two", "four"]
+        );
+        assert!(
+            !String::from_utf8(fs::read(&segment).unwrap())
+                .unwrap()
+                .contains("torn")
+        );
+    }
+
+    #[test]
+    fn live_writer_brings_back_a_deleted_group() {
+        let test = TestStore::new(LogLimits::default());
+        let mut writer = test.store.create_stream(GROUP, STREAM_A).unwrap();
+        writer.append(1, "before").unwrap();
+        writer.flush().unwrap();
+        let first = test.store.filter(GROUP, &FilterQuery::default()).unwrap();
+
+        test.store.delete_group(GROUP).unwrap();
+        writer.append(2, "after").unwrap();
+        writer.flush().unwrap();
+
+        assert_eq!(test.filter_all(&FilterQuery::default()), ["after"]);
+        let follow = FilterQuery {
+            next_token: Some(first.follow_token),
+            ..Default::default()
+        };
+        let followed = test.store.filter(GROUP, &follow).unwrap();
+        assert_eq!(
+            followed
+                .events
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>(),
+            ["after"]
+        );
+    }
+
+    #[test]
+    fn messages_round_trip_whatever_they_hold() {
+        let test = TestStore::new(LogLimits::default());
+        let long = "y".repeat(200_000);
+        let messages = [
+            "",
+            "tab\there",
+            "new\nline",
+            "cr\r\n",
+            "back\\slash\\n",
+            "ünï ✓",
+            long.as_str(),
+        ];
+        let events: Vec<(&str, i64, &str)> = messages.iter().map(|m| (STREAM_A, 1, *m)).collect();
+        test.write(&events);
+        assert_eq!(test.filter_all(&FilterQuery::default()), messages);
+        let head = StreamQuery {
+            start_from_head: true,
+            ..Default::default()
+        };
+        let page = test.store.stream_events(GROUP, STREAM_A, &head).unwrap();
+        assert_eq!(
+            page.events
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>(),
+            messages
+        );
+    }
+}

@@ -1,0 +1,220 @@
+//! One task per environment that turns the runtime's output into log events: every line it
+//! prints goes to the environment's log stream, framed by the platform's `START`, `END` and
+//! `REPORT` lines, and the lines of an invocation are kept for `X-Amz-Log-Type: Tail`.
+//!
+//! The task runs beside the invoke path, never on it: the caller gets its response without
+//! waiting for logs, unless it asked for the tail.
+
+use logs::{LogStore, StreamWriter};
+use model::limits::LOG_TAIL_BYTES;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{ChildStderr, ChildStdout};
+use tokio::sync::{mpsc, oneshot};
+
+/// What the pool tells an environment's logger.
+#[derive(Debug)]
+pub(crate) enum LogCommand {
+    /// The runtime's output streams, once it runs.
+    Attach(ChildStdout, ChildStderr),
+    /// A platform line (`INIT_START`, `START`, ...). `collect` starts keeping lines for a tail.
+    Line { text: String, collect: bool },
+    /// The last lines of an invocation; the tail is sent back when asked for.
+    Finish {
+        lines: Vec<String>,
+        tail: Option<oneshot::Sender<String>>,
+    },
+}
+
+/// Sends commands to an environment's logger. Dropping it ends the task once the runtime's
+/// output is closed.
+#[derive(Debug, Clone)]
+pub(crate) struct Logger {
+    commands: mpsc::UnboundedSender<LogCommand>,
+}
+
+impl Logger {
+    /// Starts the logger of a new environment writing to `group` / `stream`.
+    pub(crate) fn spawn(store: &LogStore, group: &str, stream: &str) -> Logger {
+        let writer = match store.create_stream(group, stream) {
+            Ok(writer) => Some(writer),
+            Err(error) => {
+                tracing::warn!(%error, group, stream, "could not open log stream; function logs are dropped");
+                None
+            }
+        };
+        let (commands, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(run(writer, receiver));
+        Logger { commands }
+    }
+
+    pub(crate) fn attach(&self, stdout: ChildStdout, stderr: ChildStderr) {
+        let _ = self.commands.send(LogCommand::Attach(stdout, stderr));
+    }
+
+    pub(crate) fn line(&self, text: String) {
+        let _ = self.commands.send(LogCommand::Line {
+            text,
+            collect: false,
+        });
+    }
+
+    /// The first line of an invocation; with `collect`, lines are kept for its tail.
+    pub(crate) fn begin(&self, text: String, collect: bool) {
+        let _ = self.commands.send(LogCommand::Line { text, collect });
+    }
+
+    /// Writes the closing lines. The returned receiver yields the tail when `want_tail`.
+    pub(crate) fn finish(
+        &self,
+        lines: Vec<String>,
+        want_tail: bool,
+    ) -> Option<oneshot::Receiver<String>> {
+        let (sender, receiver) = if want_tail {
+            let (s, r) = oneshot::channel();
+            (Some(s), Some(r))
+        } else {
+            (None, None)
+        };
+        let _ = self.commands.send(LogCommand::Finish {
+            lines,
+            tail: sender,
+        });
+        receiver
+    }
+}
+
+struct Sink {
+    writer: Option<StreamWriter>,
+    tail: Option<String>,
+}
+
+impl Sink {
+    fn write(&mut self, line: &str) {
+        let now = jiff::Timestamp::now().as_millisecond();
+        if let Some(writer) = &mut self.writer
+            && let Err(error) = writer.append(now, line)
+        {
+            tracing::warn!(%error, "could not write a log line");
+        }
+        if let Some(tail) = &mut self.tail {
+            tail.push_str(line);
+            tail.push('\n');
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(writer) = &mut self.writer
+            && let Err(error) = writer.flush()
+        {
+            tracing::warn!(%error, "could not flush a log stream");
+        }
+    }
+}
+
+async fn run(writer: Option<StreamWriter>, mut commands: mpsc::UnboundedReceiver<LogCommand>) {
+    let mut sink = Sink { writer, tail: None };
+    let mut stdout: Option<Lines<ChildStdout>> = None;
+    let mut stderr: Option<Lines<ChildStderr>> = None;
+    loop {
+        // Output first: a line the runtime printed before answering belongs before `END`.
+        tokio::select! {
+            biased;
+            line = next_line(&mut stdout), if stdout.is_some() => match line {
+                Some(line) => sink.write(&line),
+                None => stdout = None,
+            },
+            line = next_line(&mut stderr), if stderr.is_some() => match line {
+                Some(line) => sink.write(&line),
+                None => stderr = None,
+            },
+            command = commands.recv() => match command {
+                Some(LogCommand::Attach(out, err)) => {
+                    stdout = Some(Lines::new(out));
+                    stderr = Some(Lines::new(err));
+                }
+                Some(LogCommand::Line { text, collect }) => {
+                    if collect {
+                        sink.tail = Some(String::new());
+                    }
+                    sink.write(&text);
+                }
+                Some(LogCommand::Finish { lines, tail }) => {
+                    for line in &lines {
+                        sink.write(line);
+                    }
+                    sink.flush();
+                    let collected = sink.tail.take().unwrap_or_default();
+                    if let Some(tail) = tail {
+                        let _ = tail.send(last_bytes(&collected, LOG_TAIL_BYTES).to_string());
+                    }
+                }
+                None if stdout.is_none() && stderr.is_none() => break,
+                None => {
+                    // The environment is gone; drain what the runtime still printed.
+                    while let Some(line) = next_line(&mut stdout).await {
+                        sink.write(&line);
+                    }
+                    while let Some(line) = next_line(&mut stderr).await {
+                        sink.write(&line);
+                    }
+                    break;
+                }
+            },
+        }
+    }
+    sink.flush();
+}
+
+/// Line reader that keeps non-UTF-8 output (lossily) rather than failing.
+struct Lines<R> {
+    reader: BufReader<R>,
+    buffer: Vec<u8>,
+}
+
+impl<R: AsyncRead + Unpin> Lines<R> {
+    fn new(inner: R) -> Self {
+        Lines {
+            reader: BufReader::new(inner),
+            buffer: Vec::new(),
+        }
+    }
+}
+
+/// The next line, or `None` at the end of the output. `read_until` keeps what it read in the
+/// buffer when `select!` drops it half-way, so the buffer is only cleared once a line is out.
+async fn next_line<R: AsyncRead + Unpin>(lines: &mut Option<Lines<R>>) -> Option<String> {
+    let lines = lines.as_mut()?;
+    let read = lines.reader.read_until(b'\n', &mut lines.buffer).await;
+    if matches!(read, Ok(0) | Err(_)) && lines.buffer.is_empty() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&lines.buffer)
+        .trim_end_matches(['\n', '\r'])
+        .to_string();
+    lines.buffer.clear();
+    Some(text)
+}
+
+/// The last `max` bytes of `text`, cut at a character boundary.
+pub(crate) fn last_bytes(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_the_end_at_a_char_boundary() {
+        assert_eq!(last_bytes("abcdef", 4), "cdef");
+        assert_eq!(last_bytes("abc", 4), "abc");
+        assert_eq!(last_bytes("aéb", 2), "b");
+    }
+}

@@ -1,0 +1,273 @@
+//! The pool driven with real processes: bash + curl bootstraps that behave as the event says.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Instant;
+
+use super::*;
+
+/// A bootstrap written like Lambda's bash tutorial. The event picks the behaviour:
+/// `{"sleep":N}` sleeps N seconds, `{"exit":N}` exits, `{"fail":1}` posts /error, anything else
+/// is echoed after printing `handling <event>`.
+const BOOTSTRAP: &str = r#"#!/bin/bash
+set -euo pipefail
+API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+if [ -n "${INIT_FAIL:-}" ]; then
+  curl -sS -X POST "$API/init/error" -H "Lambda-Runtime-Function-Error-Type: Runtime.ConfigError" -d '{"errorMessage":"bad config","errorType":"Runtime.ConfigError"}' >/dev/null
+  exit 1
+fi
+[ -n "${INIT_EXIT:-}" ] && exit 7
+while true; do
+  HEADERS="$(mktemp)"
+  EVENT=$(curl -sS -LD "$HEADERS" "$API/invocation/next")
+  ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
+  rm -f "$HEADERS"
+  case "$EVENT" in
+    *'"sleep"'*) sleep "$(echo "$EVENT" | tr -dc '0-9.')";;
+    *'"exit"'*) exit "$(echo "$EVENT" | tr -dc '0-9')";;
+    *'"fail"'*) curl -sS -X POST "$API/invocation/$ID/error" -d '{"errorMessage":"failed on purpose","errorType":"Purpose"}' >/dev/null; continue;;
+  esac
+  echo "handling $EVENT"
+  curl -sS -X POST "$API/invocation/$ID/response" -d "$EVENT" >/dev/null
+done
+"#;
+
+struct Fixture {
+    pool: Pool,
+    code: tempfile::TempDir,
+    _data: tempfile::TempDir,
+}
+
+fn fixture() -> Fixture {
+    let data = tempfile::tempdir().unwrap();
+    let code = tempfile::tempdir().unwrap();
+    write_bootstrap(code.path(), BOOTSTRAP);
+    let empty = data.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let settings = PoolSettings {
+        scope: model::Scope {
+            region: "us-east-1".into(),
+            account: "000000000000".into(),
+        },
+        endpoint_url: "http://127.0.0.1:9".into(),
+        idle_timeout: Duration::from_secs(600),
+        empty_dir: empty,
+    };
+    let runtimes = runtimes::Runtimes::new(runtimes::RuntimeSettings {
+        root: data.path().join("runtimes"),
+        python_client_dir: None,
+    });
+    let logs = logs::LogStore::open(&data.path().join("logs"), logs::LogLimits::default()).unwrap();
+    let pool = Pool::new(settings, Arc::new(sandbox::ProcessLauncher), runtimes, logs);
+    Fixture {
+        pool,
+        code,
+        _data: data,
+    }
+}
+
+fn write_bootstrap(dir: &Path, text: &str) {
+    let path = dir.join("bootstrap");
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn config(timeout_s: u32, env: &[(&str, &str)]) -> Arc<FunctionConfig> {
+    Arc::new(FunctionConfig {
+        name: "f".into(),
+        version: "$LATEST".into(),
+        runtime: "provided.al2023".parse().unwrap(),
+        role: "arn:aws:iam::000000000000:role/x".into(),
+        handler: "x".into(),
+        description: String::new(),
+        timeout_s,
+        memory_mb: 128,
+        ephemeral_storage_mb: 512,
+        environment: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        architectures: vec!["x86_64".into()],
+        tracing_mode: "PassThrough".into(),
+        code: model::CodeRef {
+            sha256_hex: String::new(),
+            size: 0,
+            unzipped_size: 0,
+        },
+        last_modified: jiff::Timestamp::UNIX_EPOCH,
+        revision_id: "rev-1".into(),
+        state: model::FunctionState::Active,
+    })
+}
+
+impl Fixture {
+    async fn invoke(&self, config: &Arc<FunctionConfig>, payload: &str) -> InvokeResult {
+        let request = InvokeRequest {
+            config: Arc::clone(config),
+            code_dir: self.code.path().to_path_buf(),
+            request_id: model::ids::request_id(),
+            payload: Bytes::from(payload.to_string()),
+            invoked_arn: "arn:aws:lambda:us-east-1:000000000000:function:f".into(),
+            trace_id: None,
+            client_context: None,
+            cognito_identity: None,
+            want_tail: true,
+        };
+        self.pool.invoke(request).await.unwrap()
+    }
+}
+
+fn error_document(result: &InvokeResult) -> serde_json::Value {
+    assert_eq!(result.function_error, Some("Unhandled"), "{result:?}");
+    serde_json::from_slice(&result.body).unwrap()
+}
+
+#[tokio::test]
+async fn warm_reuse_reports_init_only_once() {
+    let fx = fixture();
+    let config = config(3, &[]);
+    let first = fx.invoke(&config, r#"{"n":1}"#).await;
+    assert_eq!(first.body.as_ref(), br#"{"n":1}"#);
+    assert_eq!(first.executed_version, "$LATEST");
+    let tail = first.log_tail.unwrap();
+    assert!(tail.starts_with("START RequestId: "), "{tail}");
+    assert!(tail.contains("handling {\"n\":1}\n"), "{tail}");
+    assert!(tail.contains("\nEND RequestId: "), "{tail}");
+    assert!(tail.contains("Init Duration: "), "{tail}");
+    let second = fx.invoke(&config, r#"{"n":2}"#).await;
+    assert!(!second.log_tail.unwrap().contains("Init Duration"));
+    assert_eq!(fx.pool.idle_count("f"), 1);
+}
+
+#[tokio::test]
+async fn handler_errors_keep_the_environment() {
+    let fx = fixture();
+    let config = config(3, &[]);
+    let failed = fx.invoke(&config, r#"{"fail":1}"#).await;
+    assert_eq!(error_document(&failed)["errorType"], "Purpose");
+    assert_eq!(fx.pool.idle_count("f"), 1);
+    let after = fx.invoke(&config, "{}").await;
+    assert!(
+        !after.log_tail.unwrap().contains("Init Duration"),
+        "the environment was reused"
+    );
+}
+
+#[tokio::test]
+async fn timeouts_kill_and_replace_the_environment() {
+    let fx = fixture();
+    let config = config(1, &[]);
+    let started = Instant::now();
+    let timed_out = fx.invoke(&config, r#"{"sleep":5}"#).await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let document = error_document(&timed_out);
+    assert_eq!(document["errorType"], "Sandbox.Timedout");
+    assert!(
+        document["errorMessage"]
+            .as_str()
+            .unwrap()
+            .ends_with("Task timed out after 1.00 seconds")
+    );
+    let tail = timed_out.log_tail.unwrap();
+    assert!(tail.contains("Task timed out after 1.00 seconds"), "{tail}");
+    assert!(tail.contains("Status: timeout"), "{tail}");
+    let next = fx.invoke(&config, "{}").await;
+    assert_eq!(next.function_error, None);
+    assert!(
+        next.log_tail.unwrap().contains("Init Duration"),
+        "a new environment"
+    );
+}
+
+#[tokio::test]
+async fn a_runtime_exit_is_reported_with_its_status() {
+    let fx = fixture();
+    let config = config(3, &[]);
+    let exited = fx.invoke(&config, r#"{"exit":3}"#).await;
+    let document = error_document(&exited);
+    assert_eq!(document["errorType"], "Runtime.ExitError");
+    assert!(
+        document["errorMessage"]
+            .as_str()
+            .unwrap()
+            .ends_with("Runtime exited with error: exit status 3")
+    );
+    assert!(
+        exited
+            .log_tail
+            .unwrap()
+            .contains("Status: error\tError Type: Runtime.ExitError")
+    );
+    assert_eq!(fx.pool.idle_count("f"), 0);
+}
+
+#[tokio::test]
+async fn init_failures_answer_the_first_invoke() {
+    let fx = fixture();
+    let reported = fx.invoke(&config(3, &[("INIT_FAIL", "1")]), "{}").await;
+    assert_eq!(
+        error_document(&reported)["errorType"],
+        "Runtime.ConfigError"
+    );
+    assert!(reported.log_tail.unwrap().contains("INIT_REPORT") || fx.pool.idle_count("f") == 0);
+    let mut exiting = (*config(3, &[("INIT_EXIT", "1")])).clone();
+    exiting.revision_id = "rev-2".into();
+    let exited = fx.invoke(&Arc::new(exiting), "{}").await;
+    let document = error_document(&exited);
+    assert_eq!(document["errorType"], "Runtime.ExitError");
+    assert!(
+        document["errorMessage"]
+            .as_str()
+            .unwrap()
+            .ends_with("exit status 7")
+    );
+}
+
+#[tokio::test]
+async fn a_missing_bootstrap_is_an_invalid_entrypoint() {
+    let fx = fixture();
+    std::fs::remove_file(fx.code.path().join("bootstrap")).unwrap();
+    let result = fx.invoke(&config(3, &[]), "{}").await;
+    let document = error_document(&result);
+    assert_eq!(document["errorType"], "Runtime.InvalidEntrypoint");
+}
+
+#[tokio::test]
+async fn concurrent_invokes_run_in_parallel_environments() {
+    let fx = Arc::new(fixture());
+    let config = config(5, &[]);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let fx = Arc::clone(&fx);
+            let config = Arc::clone(&config);
+            tokio::spawn(async move { fx.invoke(&config, r#"{"sleep":1}"#).await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().function_error, None);
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(fx.pool.idle_count("f"), 4);
+}
+
+#[tokio::test]
+async fn a_new_revision_retires_the_old_environments() {
+    let fx = fixture();
+    let first = config(3, &[]);
+    fx.invoke(&first, "{}").await;
+    let mut changed = (*first).clone();
+    changed.revision_id = "rev-2".into();
+    let changed = Arc::new(changed);
+    let after = fx.invoke(&changed, "{}").await;
+    assert!(
+        after.log_tail.unwrap().contains("Init Duration"),
+        "a new generation starts cold"
+    );
+    fx.pool.retire("f");
+    assert_eq!(fx.pool.idle_count("f"), 0);
+}
