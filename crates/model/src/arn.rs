@@ -11,7 +11,10 @@ pub struct Scope {
 
 impl Scope {
     pub fn function_arn(&self, name: &str) -> String {
-        format!("arn:aws:lambda:{}:{}:function:{name}", self.region, self.account)
+        format!(
+            "arn:aws:lambda:{}:{}:function:{name}",
+            self.region, self.account
+        )
     }
 
     pub fn qualified_arn(&self, name: &str, qualifier: &str) -> String {
@@ -45,7 +48,9 @@ impl fmt::Display for BadFunctionName {
 pub fn is_plain_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// True for a qualifier: `$LATEST`, a version number or an alias name.
@@ -53,7 +58,8 @@ pub fn is_qualifier(q: &str) -> bool {
     q == "$LATEST"
         || (!q.is_empty()
             && q.len() <= 128
-            && q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+            && q.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
 }
 
 impl FunctionRef {
@@ -66,12 +72,25 @@ impl FunctionRef {
             [name, q] => (None, None, *name, Some(*q)),
             [account, "function", name] => (Some(*account), None, *name, None),
             [account, "function", name, q] => (Some(*account), None, *name, Some(*q)),
-            ["arn", partition, "lambda", region, account, "function", name] if !partition.is_empty() => {
-                (Some(*account), Some(*region), *name, None)
-            }
-            ["arn", partition, "lambda", region, account, "function", name, q] if !partition.is_empty() => {
-                (Some(*account), Some(*region), *name, Some(*q))
-            }
+            [
+                "arn",
+                partition,
+                "lambda",
+                region,
+                account,
+                "function",
+                name,
+            ] if !partition.is_empty() => (Some(*account), Some(*region), *name, None),
+            [
+                "arn",
+                partition,
+                "lambda",
+                region,
+                account,
+                "function",
+                name,
+                q,
+            ] if !partition.is_empty() => (Some(*account), Some(*region), *name, Some(*q)),
             _ => return Err(bad()),
         };
         if !is_plain_name(name) || qualifier.is_some_and(|q| !is_qualifier(q)) {
@@ -116,7 +135,9 @@ mod tests {
     #[track_caller]
     fn check(input: &str, expect: Option<(&str, Option<&str>)>) {
         let got = FunctionRef::parse(input).ok();
-        let got = got.as_ref().map(|r| (r.name.as_str(), r.qualifier.as_deref()));
+        let got = got
+            .as_ref()
+            .map(|r| (r.name.as_str(), r.qualifier.as_deref()));
         assert_eq!(got, expect, "{input}");
     }
 
@@ -127,8 +148,14 @@ mod tests {
         check("hello:live", Some(("hello", Some("live"))));
         check("123456789012:function:hello", Some(("hello", None)));
         check("123456789012:function:hello:3", Some(("hello", Some("3"))));
-        check("arn:aws:lambda:us-east-1:123456789012:function:hello", Some(("hello", None)));
-        check("arn:aws:lambda:eu-west-1:123456789012:function:hello:7", Some(("hello", Some("7"))));
+        check(
+            "arn:aws:lambda:us-east-1:123456789012:function:hello",
+            Some(("hello", None)),
+        );
+        check(
+            "arn:aws:lambda:eu-west-1:123456789012:function:hello:7",
+            Some(("hello", Some("7"))),
+        );
     }
 
     #[test]
@@ -147,14 +174,26 @@ mod tests {
         let r = FunctionRef::parse("hello:1").unwrap();
         assert!(r.clone().with_query_qualifier(Some("1")).is_ok());
         assert!(r.with_query_qualifier(Some("2")).is_err());
-        let r = FunctionRef::parse("hello").unwrap().with_query_qualifier(Some("$LATEST")).unwrap();
+        let r = FunctionRef::parse("hello")
+            .unwrap()
+            .with_query_qualifier(Some("$LATEST"))
+            .unwrap();
         assert_eq!(r.qualifier.as_deref(), Some("$LATEST"));
     }
 
     #[test]
     fn builds_arns() {
-        let scope = Scope { region: "us-east-1".into(), account: "000000000000".into() };
-        assert_eq!(scope.function_arn("f"), "arn:aws:lambda:us-east-1:000000000000:function:f");
-        assert_eq!(scope.qualified_arn("f", "$LATEST"), "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST");
+        let scope = Scope {
+            region: "us-east-1".into(),
+            account: "000000000000".into(),
+        };
+        assert_eq!(
+            scope.function_arn("f"),
+            "arn:aws:lambda:us-east-1:000000000000:function:f"
+        );
+        assert_eq!(
+            scope.qualified_arn("f", "$LATEST"),
+            "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST"
+        );
     }
 }

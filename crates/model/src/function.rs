@@ -91,6 +91,9 @@ mod tests {
             size: 0,
             unzipped_size: 0,
         };
-        assert_eq!(code.code_sha256(), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+        assert_eq!(
+            code.code_sha256(),
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
     }
 }

@@ -37,12 +37,45 @@ pub const NODE_MAJORS: [u8; 4] = [18, 20, 22, 24];
 
 /// Runtime names of Lambda's model that flint recognises but cannot run.
 const KNOWN_UNSUPPORTED: &[&str] = &[
-    "nodejs", "nodejs4.3", "nodejs6.10", "nodejs8.10", "nodejs10.x", "nodejs12.x", "nodejs14.x",
-    "nodejs16.x", "nodejs26.x", "java8", "java8.al2", "java8.al2023", "java11", "java11.al2023",
-    "java17", "java17.al2023", "java21", "java25", "python2.7", "python3.6", "python3.7",
-    "python3.8", "python3.15", "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1",
-    "dotnet6", "dotnet8", "dotnet10", "nodejs4.3-edge", "go1.x", "ruby2.5", "ruby2.7", "ruby3.2",
-    "ruby3.3", "ruby3.4", "ruby4.0", "custom",
+    "nodejs",
+    "nodejs4.3",
+    "nodejs6.10",
+    "nodejs8.10",
+    "nodejs10.x",
+    "nodejs12.x",
+    "nodejs14.x",
+    "nodejs16.x",
+    "nodejs26.x",
+    "java8",
+    "java8.al2",
+    "java8.al2023",
+    "java11",
+    "java11.al2023",
+    "java17",
+    "java17.al2023",
+    "java21",
+    "java25",
+    "python2.7",
+    "python3.6",
+    "python3.7",
+    "python3.8",
+    "python3.15",
+    "dotnetcore1.0",
+    "dotnetcore2.0",
+    "dotnetcore2.1",
+    "dotnetcore3.1",
+    "dotnet6",
+    "dotnet8",
+    "dotnet10",
+    "nodejs4.3-edge",
+    "go1.x",
+    "ruby2.5",
+    "ruby2.7",
+    "ruby3.2",
+    "ruby3.3",
+    "ruby3.4",
+    "ruby4.0",
+    "custom",
 ];
 
 /// Why a runtime name was refused.
@@ -160,18 +193,40 @@ mod tests {
 
     #[test]
     fn refuses_unsupported_and_unknown_names() {
-        check("java21", Err(RuntimeParseError::Unsupported("java21".into())));
-        check("python3.8", Err(RuntimeParseError::Unsupported("python3.8".into())));
-        check("nodejs16.x", Err(RuntimeParseError::Unsupported("nodejs16.x".into())));
+        check(
+            "java21",
+            Err(RuntimeParseError::Unsupported("java21".into())),
+        );
+        check(
+            "python3.8",
+            Err(RuntimeParseError::Unsupported("python3.8".into())),
+        );
+        check(
+            "nodejs16.x",
+            Err(RuntimeParseError::Unsupported("nodejs16.x".into())),
+        );
         check("cobol", Err(RuntimeParseError::Unknown("cobol".into())));
-        check("nodejs19.x", Err(RuntimeParseError::Unknown("nodejs19.x".into())));
+        check(
+            "nodejs19.x",
+            Err(RuntimeParseError::Unknown("nodejs19.x".into())),
+        );
     }
 
     #[test]
     fn execution_env_is_absent_for_os_only_runtimes() {
-        assert_eq!("provided.al2023".parse::<Runtime>().unwrap().execution_env(), None);
         assert_eq!(
-            "python3.12".parse::<Runtime>().unwrap().execution_env().as_deref(),
+            "provided.al2023"
+                .parse::<Runtime>()
+                .unwrap()
+                .execution_env(),
+            None
+        );
+        assert_eq!(
+            "python3.12"
+                .parse::<Runtime>()
+                .unwrap()
+                .execution_env()
+                .as_deref(),
             Some("AWS_Lambda_python3.12")
         );
     }

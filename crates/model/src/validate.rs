@@ -41,7 +41,10 @@ fn model(field: &str, value: impl fmt::Display, constraint: &str) -> ValidationE
 }
 
 pub fn invalid(message: impl Into<String>) -> ValidationError {
-    ValidationError { kind: ValidationKind::InvalidParameter, message: message.into() }
+    ValidationError {
+        kind: ValidationKind::InvalidParameter,
+        message: message.into(),
+    }
 }
 
 /// Environment variable names Lambda sets itself and refuses from users.
@@ -88,24 +91,39 @@ pub fn runtime(name: &str) -> Result<Runtime, ValidationError> {
         RuntimeParseError::Unknown(name) => model(
             "runtime",
             name,
-            &format!("Member must satisfy enum value set: [{}]", Runtime::supported_names().join(", ")),
+            &format!(
+                "Member must satisfy enum value set: [{}]",
+                Runtime::supported_names().join(", ")
+            ),
         ),
     })
 }
 
 pub fn memory_size(mb: i64) -> Result<u32, ValidationError> {
     if mb < i64::from(MEMORY_MIN_MB) {
-        return Err(model("memorySize", mb, "Member must have value greater than or equal to 128"));
+        return Err(model(
+            "memorySize",
+            mb,
+            "Member must have value greater than or equal to 128",
+        ));
     }
     if mb > i64::from(MEMORY_MAX_MB) {
-        return Err(model("memorySize", mb, "Member must have value less than or equal to 10240"));
+        return Err(model(
+            "memorySize",
+            mb,
+            "Member must have value less than or equal to 10240",
+        ));
     }
     Ok(mb as u32)
 }
 
 pub fn timeout(seconds: i64) -> Result<u32, ValidationError> {
     if seconds < i64::from(TIMEOUT_MIN_S) {
-        return Err(model("timeout", seconds, "Member must have value greater than or equal to 1"));
+        return Err(model(
+            "timeout",
+            seconds,
+            "Member must have value greater than or equal to 1",
+        ));
     }
     if seconds > i64::from(TIMEOUT_MAX_S) {
         return Err(invalid(format!(
@@ -128,7 +146,11 @@ pub fn ephemeral_storage(mb: i64) -> Result<u32, ValidationError> {
 
 pub fn description(text: &str) -> Result<(), ValidationError> {
     if text.chars().count() > DESCRIPTION_MAX {
-        return Err(model("description", text, "Member must have length less than or equal to 256"));
+        return Err(model(
+            "description",
+            text,
+            "Member must have length less than or equal to 256",
+        ));
     }
     Ok(())
 }
@@ -177,8 +199,11 @@ pub fn environment(vars: &BTreeMap<String, String>) -> Result<(), ValidationErro
             ));
         }
     }
-    let reserved: Vec<&str> =
-        vars.keys().map(String::as_str).filter(|k| RESERVED_ENV_KEYS.contains(k)).collect();
+    let reserved: Vec<&str> = vars
+        .keys()
+        .map(String::as_str)
+        .filter(|k| RESERVED_ENV_KEYS.contains(k))
+        .collect();
     if !reserved.is_empty() {
         return Err(invalid(format!(
             "Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: {}",
@@ -203,20 +228,28 @@ pub fn architectures(list: &[String]) -> Result<(), ValidationError> {
             list.join(","),
             "Member must satisfy enum value set: [x86_64, arm64]",
         )),
-        _ => Err(model("architectures", list.len(), "Member must have length less than or equal to 1")),
+        _ => Err(model(
+            "architectures",
+            list.len(),
+            "Member must have length less than or equal to 1",
+        )),
     }
 }
 
 pub fn tags(tags: &BTreeMap<String, String>) -> Result<(), ValidationError> {
     if tags.len() > TAGS_PER_RESOURCE_MAX {
-        return Err(invalid(format!("A resource can have at most {TAGS_PER_RESOURCE_MAX} tags.")));
+        return Err(invalid(format!(
+            "A resource can have at most {TAGS_PER_RESOURCE_MAX} tags."
+        )));
     }
     for (key, value) in tags {
         if key.is_empty() || key.len() > TAG_KEY_MAX || key.starts_with("aws:") {
             return Err(invalid(format!("Tag key {key:?} is not valid.")));
         }
         if value.len() > TAG_VALUE_MAX {
-            return Err(invalid(format!("Tag value for key {key:?} is longer than 256 characters.")));
+            return Err(invalid(format!(
+                "Tag value for key {key:?} is longer than 256 characters."
+            )));
         }
     }
     Ok(())
@@ -251,16 +284,33 @@ mod tests {
     #[test]
     fn environment_rules() {
         let vars = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
         };
         assert!(environment(&vars(&[("GREETING", "hi"), ("A1_b", "")])).is_ok());
-        assert_eq!(kind(environment(&vars(&[("1BAD", "x")]))), Some(ValidationKind::Model));
-        assert_eq!(kind(environment(&vars(&[("A", "x")]))), Some(ValidationKind::Model));
+        assert_eq!(
+            kind(environment(&vars(&[("1BAD", "x")]))),
+            Some(ValidationKind::Model)
+        );
+        assert_eq!(
+            kind(environment(&vars(&[("A", "x")]))),
+            Some(ValidationKind::Model)
+        );
         let reserved = environment(&vars(&[("AWS_REGION", "x")])).unwrap_err();
-        assert!(reserved.message.contains("Reserved keys used in this request: AWS_REGION"));
+        assert!(
+            reserved
+                .message
+                .contains("Reserved keys used in this request: AWS_REGION")
+        );
         let big = "x".repeat(5000);
         let too_big = environment(&vars(&[("BIG", &big)])).unwrap_err();
-        assert!(too_big.message.contains("exceeded the 4KB limit"), "{}", too_big.message);
+        assert!(
+            too_big.message.contains("exceeded the 4KB limit"),
+            "{}",
+            too_big.message
+        );
     }
 
     #[test]
@@ -273,7 +323,10 @@ mod tests {
 
     #[test]
     fn runtimes_split_into_two_error_families() {
-        assert_eq!(kind(runtime("java21")), Some(ValidationKind::InvalidParameter));
+        assert_eq!(
+            kind(runtime("java21")),
+            Some(ValidationKind::InvalidParameter)
+        );
         assert_eq!(kind(runtime("nonsense")), Some(ValidationKind::Model));
         assert!(runtime("python3.12").is_ok());
     }
