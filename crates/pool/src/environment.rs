@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use model::limits::INIT_TIMEOUT_MS;
 use model::{FunctionConfig, ids};
-use runtime_api::{Endpoint, EndpointEvent, Invocation, Outcome};
+use runtime_api::{Endpoint, EndpointConfig, EndpointEvent, Invocation, Outcome};
 use runtimes::EnvPaths;
 use sandbox::{ExitReason, LaunchSpec, Mounts, Sandbox};
 use tokio::sync::{mpsc, watch};
@@ -130,7 +130,14 @@ impl Environment {
             },
         );
 
-        let (endpoint, mut events) = Endpoint::new();
+        let (endpoint, mut events) = Endpoint::new(EndpointConfig {
+            function_name: config.name.clone(),
+            function_version: config.version.clone(),
+            handler: config.handler.clone(),
+            account_id: shared.settings.scope.account.clone(),
+            external_extensions: Vec::new(),
+            dialer: Arc::new(runtime_api::telemetry::LoopbackDialer),
+        });
         let server = runtime_api::serve(prepared.listener, endpoint.clone());
         logger.line(report::init_start_line(config.runtime));
         let spec = LaunchSpec {
@@ -198,14 +205,30 @@ impl Environment {
         request_id: &str,
     ) -> Result<(), Failure> {
         let timeout = tokio::time::sleep(Duration::from_millis(INIT_TIMEOUT_MS));
-        tokio::select! {
-            event = events.recv() => match event {
-                Some(EndpointEvent::Ready) => Ok(()),
-                Some(EndpointEvent::InitError { error_type, body }) => Err(Failure::InitError { error_type, body }),
-                None => Err(Failure::exit(request_id, ExitReason::Unknown)),
-            },
-            reason = exited(&mut self.exit) => Err(Failure::exit(request_id, reason)),
-            () = timeout => Err(Failure::init_timeout(request_id, INIT_TIMEOUT_MS)),
+        tokio::pin!(timeout);
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(EndpointEvent::Ready { extensions }) => {
+                        for extension in extensions {
+                            self.logger.line(report::extension_line(&extension.name, &extension.events));
+                        }
+                        return Ok(());
+                    }
+                    Some(EndpointEvent::InitError { error_type, body }) => {
+                        return Err(Failure::InitError { error_type, body });
+                    }
+                    Some(EndpointEvent::ExtensionError { name, error_type, .. }) => {
+                        return Err(Failure::extension(request_id, &name, &error_type));
+                    }
+                    Some(EndpointEvent::Subscribed { name, types }) => {
+                        self.logger.line(report::telemetry_line(&name, &types));
+                    }
+                    None => return Err(Failure::exit(request_id, ExitReason::Unknown)),
+                },
+                reason = exited(&mut self.exit) => return Err(Failure::exit(request_id, reason)),
+                () = &mut timeout => return Err(Failure::init_timeout(request_id, INIT_TIMEOUT_MS)),
+            }
         }
     }
 

@@ -26,6 +26,12 @@ pub(crate) enum Failure {
     Timeout { request_id: String, timeout_s: u32 },
     /// The runtime did not finish initialising in time.
     InitTimeout { request_id: String, limit_ms: u64 },
+    /// An extension reported an init error (`Extension.InitError`).
+    Extension {
+        request_id: String,
+        name: String,
+        reported: String,
+    },
 }
 
 impl Failure {
@@ -44,6 +50,14 @@ impl Failure {
         }
     }
 
+    pub(crate) fn extension(request_id: &str, name: &str, reported: &str) -> Failure {
+        Failure::Extension {
+            request_id: request_id.to_string(),
+            name: name.to_string(),
+            reported: reported.to_string(),
+        }
+    }
+
     pub(crate) fn init_timeout(request_id: &str, limit_ms: u64) -> Failure {
         Failure::InitTimeout {
             request_id: request_id.to_string(),
@@ -57,6 +71,7 @@ impl Failure {
                 error_type
             }
             Failure::Exit { .. } => "Runtime.ExitError",
+            Failure::Extension { .. } => "Extension.InitError",
             Failure::Timeout { .. } | Failure::InitTimeout { .. } => "Sandbox.Timedout",
         }
     }
@@ -69,6 +84,13 @@ impl Failure {
                 ..
             } => format!("RequestId: {request_id} Error: {message}"),
             Failure::InitError { body, .. } => String::from_utf8_lossy(body).into_owned(),
+            Failure::Extension {
+                request_id,
+                name,
+                reported,
+            } => format!(
+                "RequestId: {request_id} Error: extension {name} failed to initialise: {reported}"
+            ),
             Failure::Exit {
                 request_id,
                 reason: ExitReason::Code(0),

@@ -84,6 +84,19 @@ pub(crate) fn init_start_line(runtime: model::Runtime) -> String {
     format!("INIT_START Runtime Version: {version}.flint")
 }
 
+/// `EXTENSION`, one per extension once Init is over.
+pub(crate) fn extension_line(name: &str, events: &[&str]) -> String {
+    format!(
+        "EXTENSION\tName: {name}\tState: Ready\tEvents: [{}]",
+        events.join(", ")
+    )
+}
+
+/// `TELEMETRY`, one per subscription.
+pub(crate) fn telemetry_line(name: &str, types: &str) -> String {
+    format!("TELEMETRY\tName: {name}\tState: Subscribed\tTypes: {types}")
+}
+
 /// `INIT_REPORT`, printed when initialisation failed or timed out.
 pub(crate) fn init_report_line(duration: Duration, status: &ReportStatus) -> String {
     let mut line = format!(
@@ -171,6 +184,18 @@ mod tests {
                 &ReportStatus::Error("Runtime.ExitError".into())
             ),
             "INIT_REPORT Init Duration: 154.03 ms\tPhase: init\tStatus: error\tError Type: Runtime.ExitError"
+        );
+    }
+
+    #[test]
+    fn extension_and_telemetry_lines() {
+        assert_eq!(
+            extension_line("AppConfigAgent", &["INVOKE", "SHUTDOWN"]),
+            "EXTENSION\tName: AppConfigAgent\tState: Ready\tEvents: [INVOKE, SHUTDOWN]"
+        );
+        assert_eq!(
+            telemetry_line("datadog-agent", "[Platform, Function, Extension]"),
+            "TELEMETRY\tName: datadog-agent\tState: Subscribed\tTypes: [Platform, Function, Extension]"
         );
     }
 

@@ -1,12 +1,15 @@
 //! The meeting point of the pool and a runtime: the pool dispatches an invocation, the runtime's
 //! `/next` picks it up, its `/response` or `/error` completes it.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use crate::extensions::{ExtensionRefusal, ExtensionState, Registry};
 use crate::state::{Call, Phase, Refusal};
+use crate::telemetry::{self, Hub};
 
 /// One event for the runtime, with everything the `/next` headers carry.
 #[derive(Debug, Clone)]
@@ -30,13 +33,42 @@ pub enum Outcome {
     Error { error_type: String, body: Bytes },
 }
 
-/// What the runtime did that the pool must hear about outside of an invocation.
+/// What the runtime or an extension did that the pool must hear about outside of an invocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EndpointEvent {
-    /// The first `/next`: initialisation is over.
-    Ready,
+    /// The runtime and every registered extension called `next`: initialisation is over.
+    Ready { extensions: Vec<ExtensionInfo> },
     /// `/init/error`: initialisation failed with this error document.
     InitError { error_type: String, body: Bytes },
+    /// An extension reported `init/error` (`init` true) or `exit/error`.
+    ExtensionError {
+        name: String,
+        error_type: String,
+        init: bool,
+    },
+    /// An extension subscribed to telemetry (for the `TELEMETRY` log line).
+    Subscribed { name: String, types: String },
+}
+
+/// An extension as the platform's `EXTENSION` log line and `platform.extension` event show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtensionInfo {
+    pub name: String,
+    pub events: Vec<&'static str>,
+    pub external: bool,
+}
+
+/// What the environment tells extensions when they register.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    pub function_name: String,
+    pub function_version: String,
+    pub handler: String,
+    pub account_id: String,
+    /// File names found in `/opt/extensions`: these register as external extensions.
+    pub external_extensions: Vec<String>,
+    /// Reaches telemetry listeners inside the environment.
+    pub dialer: Arc<dyn telemetry::Dialer>,
 }
 
 /// The Runtime API state of one environment. Cheap to clone.
@@ -47,33 +79,47 @@ pub struct Endpoint {
 
 #[derive(Debug)]
 struct Inner {
+    config: EndpointConfig,
     shared: Mutex<Shared>,
     wake: Notify,
+    /// Signalled when no extension is processing an event any more.
+    settled: Notify,
     events: mpsc::UnboundedSender<EndpointEvent>,
+    telemetry: Hub,
 }
 
 #[derive(Debug)]
 struct Shared {
     phase: Phase,
+    runtime_started: bool,
     ready_sent: bool,
     pending: Option<Invocation>,
     responder: Option<oneshot::Sender<Outcome>>,
+    extensions: Registry,
+    extension_wakers: HashMap<String, Arc<Notify>>,
 }
 
 impl Endpoint {
     /// A new endpoint and the stream of its [`EndpointEvent`]s.
-    pub fn new() -> (Endpoint, mpsc::UnboundedReceiver<EndpointEvent>) {
+    pub fn new(config: EndpointConfig) -> (Endpoint, mpsc::UnboundedReceiver<EndpointEvent>) {
         let (events, receiver) = mpsc::unbounded_channel();
         let shared = Shared {
             phase: Phase::Initializing,
+            runtime_started: false,
             ready_sent: false,
             pending: None,
             responder: None,
+            extensions: Registry::new(config.external_extensions.clone()),
+            extension_wakers: HashMap::new(),
         };
+        let telemetry = Hub::new(Arc::clone(&config.dialer));
         let inner = Inner {
+            config,
             shared: Mutex::new(shared),
             wake: Notify::new(),
+            settled: Notify::new(),
             events,
+            telemetry,
         };
         (
             Endpoint {
@@ -83,17 +129,66 @@ impl Endpoint {
         )
     }
 
-    /// Hands an invocation to the runtime. The receiver completes when the runtime answers; it
-    /// is dropped unanswered if the environment closes first.
+    /// The environment's telemetry subscriptions, to publish events to.
+    pub fn telemetry(&self) -> &Hub {
+        &self.inner.telemetry
+    }
+
+    /// Hands an invocation to the runtime, and an INVOKE event to every extension subscribed
+    /// to it. The receiver completes when the runtime answers; it is dropped unanswered if the
+    /// environment closes first.
     pub fn dispatch(&self, invocation: Invocation) -> oneshot::Receiver<Outcome> {
         let (sender, receiver) = oneshot::channel();
-        {
+        let event = invoke_event(&invocation);
+        let woken = {
             let mut shared = self.lock();
             shared.pending = Some(invocation);
             shared.responder = Some(sender);
-        }
+            let ids = shared.extensions.push_invoke(&event);
+            wakers(&shared, &ids)
+        };
         self.inner.wake.notify_one();
+        for waker in woken {
+            waker.notify_one();
+        }
         receiver
+    }
+
+    /// Resolves once no extension is processing an event: after an invocation, every extension
+    /// subscribed to INVOKE has called `event/next` again.
+    pub async fn extensions_settled(&self) {
+        loop {
+            let notified = self.inner.settled.notified();
+            if self.lock().extensions.all_idle() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Sends SHUTDOWN to the extensions subscribed to it; false when none is.
+    pub fn shutdown_extensions(&self, reason: &str, deadline_ms: u64) -> bool {
+        let event = serde_json::json!({
+            "eventType": "SHUTDOWN",
+            "shutdownReason": reason,
+            "deadlineMs": deadline_ms,
+        });
+        let event = Bytes::from(event.to_string());
+        let woken = {
+            let mut shared = self.lock();
+            let ids = shared.extensions.push_shutdown(&event);
+            wakers(&shared, &ids)
+        };
+        let any = !woken.is_empty();
+        for waker in woken {
+            waker.notify_one();
+        }
+        any
+    }
+
+    /// True when some external extension registered (Lambda then allows 2 s for shutdown).
+    pub fn has_external_extensions(&self) -> bool {
+        self.lock().extensions.any_external()
     }
 
     /// Refuses every further call: the environment is going away (timeout, crash, shutdown), so
@@ -103,8 +198,13 @@ impl Endpoint {
         shared.phase = Phase::Closed;
         shared.pending = None;
         shared.responder = None;
+        let extension_wakers: Vec<_> = shared.extension_wakers.values().cloned().collect();
         drop(shared);
         self.inner.wake.notify_one();
+        self.inner.settled.notify_waiters();
+        for waker in extension_wakers {
+            waker.notify_one();
+        }
     }
 
     /// Waits for the next invocation (`GET /next`).
@@ -113,10 +213,8 @@ impl Endpoint {
             {
                 let mut shared = self.lock();
                 shared.phase.accept(Call::Next)?;
-                if !shared.ready_sent {
-                    shared.ready_sent = true;
-                    let _ = self.inner.events.send(EndpointEvent::Ready);
-                }
+                shared.runtime_started = true;
+                self.signal_ready_if_done(&mut shared);
                 if let Some(invocation) = shared.pending.take() {
                     shared.phase.deliver(&invocation.request_id);
                     return Ok(invocation);
@@ -166,6 +264,130 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Init is over when the runtime and every registered extension have called `next`.
+    fn signal_ready_if_done(&self, shared: &mut Shared) {
+        if shared.ready_sent || !shared.runtime_started || !shared.extensions.all_initialised() {
+            return;
+        }
+        shared.ready_sent = true;
+        shared.extensions.close();
+        let extensions = shared
+            .extensions
+            .list()
+            .iter()
+            .filter(|e| e.state != ExtensionState::Failed)
+            .map(|e| ExtensionInfo {
+                name: e.name.clone(),
+                events: e.events(),
+                external: e.external,
+            })
+            .collect();
+        let _ = self.inner.events.send(EndpointEvent::Ready { extensions });
+    }
+
+    /// `extension/register`: the identifier and the register response body.
+    pub(crate) fn register_extension(
+        &self,
+        name: &str,
+        events: &[String],
+        with_account: bool,
+    ) -> Result<(String, serde_json::Value), ExtensionRefusal> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut shared = self.lock();
+        shared.extensions.register(id.clone(), name, events)?;
+        shared
+            .extension_wakers
+            .insert(id.clone(), Arc::new(Notify::new()));
+        let config = &self.inner.config;
+        let mut body = serde_json::json!({
+            "functionName": config.function_name,
+            "functionVersion": config.function_version,
+            "handler": config.handler,
+        });
+        if with_account {
+            body["accountId"] = serde_json::Value::String(config.account_id.clone());
+        }
+        Ok((id, body))
+    }
+
+    /// `extension/event/next`: waits for the extension's next event.
+    pub(crate) async fn extension_next(&self, id: &str) -> Result<Bytes, ExtensionRefusal> {
+        loop {
+            let waker = {
+                let mut shared = self.lock();
+                let event = shared.extensions.next(id)?;
+                self.signal_ready_if_done(&mut shared);
+                if shared.extensions.all_idle() {
+                    self.inner.settled.notify_waiters();
+                }
+                if let Some(event) = event {
+                    return Ok(event);
+                }
+                shared.extension_wakers.get(id).cloned()
+            };
+            match waker {
+                Some(waker) => waker.notified().await,
+                None => return Err(ExtensionRefusal::UnknownExtensionIdentifier),
+            }
+        }
+    }
+
+    /// `extension/init/error` and `extension/exit/error`.
+    pub(crate) fn extension_error(
+        &self,
+        id: &str,
+        error_type: String,
+        init: bool,
+    ) -> Result<(), ExtensionRefusal> {
+        let mut shared = self.lock();
+        let name = shared.extensions.fail(id)?.name.clone();
+        self.signal_ready_if_done(&mut shared);
+        if shared.extensions.all_idle() {
+            self.inner.settled.notify_waiters();
+        }
+        let _ = self.inner.events.send(EndpointEvent::ExtensionError {
+            name,
+            error_type,
+            init,
+        });
+        Ok(())
+    }
+
+    /// `PUT /telemetry` or `PUT /logs`: adds a subscription while registration is open.
+    pub(crate) fn subscribe(
+        &self,
+        id: &str,
+        subscription: telemetry::Subscription,
+    ) -> Result<(), SubscribeRefusal> {
+        let name = {
+            let shared = self.lock();
+            let extension = shared
+                .extensions
+                .get(id)
+                .map_err(SubscribeRefusal::Extension)?;
+            if shared.ready_sent {
+                return Err(SubscribeRefusal::Closed);
+            }
+            extension.name.clone()
+        };
+        let now = model::clock::iso_millis(jiff::Timestamp::now());
+        let types = subscription.types_title();
+        let record = serde_json::json!({"name": name, "state": "Subscribed", "types": subscription.types_lower()});
+        let kind = match subscription.api {
+            telemetry::Api::Telemetry => "platform.telemetrySubscription",
+            telemetry::Api::Logs => "platform.logsSubscription",
+        };
+        self.inner.telemetry.subscribe(id, subscription);
+        self.inner
+            .telemetry
+            .publish(&telemetry::Event::new(now, kind, record));
+        let _ = self
+            .inner
+            .events
+            .send(EndpointEvent::Subscribed { name, types });
+        Ok(())
+    }
+
     fn lock(&self) -> MutexGuard<'_, Shared> {
         // A poisoned lock only means a panic elsewhere; the state itself stays consistent
         // because every critical section is a few assignments.
@@ -174,4 +396,33 @@ impl Endpoint {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Why a telemetry subscription is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SubscribeRefusal {
+    Extension(ExtensionRefusal),
+    /// Subscriptions are taken during Init only.
+    Closed,
+}
+
+fn wakers(shared: &Shared, ids: &[String]) -> Vec<Arc<Notify>> {
+    ids.iter()
+        .filter_map(|id| shared.extension_wakers.get(id).cloned())
+        .collect()
+}
+
+/// The INVOKE event extensions receive.
+fn invoke_event(invocation: &Invocation) -> Bytes {
+    let mut event = serde_json::json!({
+        "eventType": "INVOKE",
+        "deadlineMs": invocation.deadline_ms,
+        "requestId": invocation.request_id,
+        "invokedFunctionArn": invocation.invoked_function_arn,
+    });
+    if !invocation.trace_id.is_empty() {
+        event["tracing"] =
+            serde_json::json!({"type": "X-Amzn-Trace-Id", "value": invocation.trace_id});
+    }
+    Bytes::from(event.to_string())
 }

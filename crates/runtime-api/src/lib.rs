@@ -4,10 +4,16 @@
 //! invocation at a time through an [`Endpoint`], and the runtime's `/response` or `/error`
 //! completes that invocation. The rules of which call is allowed when live in [`state`], as
 //! pure code.
+//!
+//! The same endpoint serves the Extensions API (2020-01-01, [`extensions`]) and the Telemetry
+//! and Logs APIs ([`telemetry`]).
 
 mod endpoint;
+mod extension_routes;
+pub mod extensions;
 mod routes;
 pub mod state;
+pub mod telemetry;
 
-pub use endpoint::{Endpoint, EndpointEvent, Invocation, Outcome};
+pub use endpoint::{Endpoint, EndpointConfig, EndpointEvent, ExtensionInfo, Invocation, Outcome};
 pub use routes::serve;

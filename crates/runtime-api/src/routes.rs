@@ -40,6 +40,7 @@ fn app(endpoint: Endpoint) -> Router {
         .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
         .route("/2018-06-01/runtime/init/error", post(init_error))
         .route("/2018-06-01/ping", get(|| async { "pong" }))
+        .merge(crate::extension_routes::routes())
         .fallback(|| async { api_error(StatusCode::NOT_FOUND, "InvalidRequest", "Not found") })
         .with_state(endpoint)
 }
@@ -198,12 +199,12 @@ fn platform_error(error_type: &str, message: &str) -> Outcome {
     }
 }
 
-enum BodyError {
+pub(crate) enum BodyError {
     TooLarge,
     Truncated,
 }
 
-async fn read_limited(body: Body) -> Result<Bytes, BodyError> {
+pub(crate) async fn read_limited(body: Body) -> Result<Bytes, BodyError> {
     match Limited::new(body, RESPONSE_PAYLOAD_MAX).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
@@ -219,7 +220,7 @@ fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
     }
 }
 
-fn accepted() -> Response {
+pub(crate) fn accepted() -> Response {
     (
         StatusCode::ACCEPTED,
         [(header::CONTENT_TYPE, "application/json")],
@@ -245,7 +246,7 @@ fn refused(refusal: Refusal) -> Response {
     }
 }
 
-fn api_error(status: StatusCode, error_type: &str, message: &str) -> Response {
+pub(crate) fn api_error(status: StatusCode, error_type: &str, message: &str) -> Response {
     let body = serde_json::json!({ "errorMessage": message, "errorType": error_type });
     (
         status,
@@ -255,5 +256,7 @@ fn api_error(status: StatusCode, error_type: &str, message: &str) -> Response {
         .into_response()
 }
 
+#[cfg(test)]
+mod extension_tests;
 #[cfg(test)]
 mod tests;

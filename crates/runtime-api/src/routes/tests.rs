@@ -11,10 +11,21 @@ struct Fixture {
     _server: JoinHandle<()>,
 }
 
+pub(super) fn config(external: &[&str]) -> crate::EndpointConfig {
+    crate::EndpointConfig {
+        function_name: "f".into(),
+        function_version: "$LATEST".into(),
+        handler: "index.handler".into(),
+        account_id: "000000000000".into(),
+        external_extensions: external.iter().map(|s| s.to_string()).collect(),
+        dialer: std::sync::Arc::new(crate::telemetry::LoopbackDialer),
+    }
+}
+
 async fn fixture() -> Fixture {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/2018-06-01", listener.local_addr().unwrap());
-    let (endpoint, events) = Endpoint::new();
+    let (endpoint, events) = Endpoint::new(config(&[]));
     let server = serve(listener, endpoint.clone());
     Fixture {
         endpoint,
@@ -25,7 +36,7 @@ async fn fixture() -> Fixture {
     }
 }
 
-fn invocation(id: &str) -> Invocation {
+pub(super) fn invocation(id: &str) -> Invocation {
     Invocation {
         request_id: id.to_string(),
         payload: Bytes::from_static(br#"{"a":1}"#),
@@ -68,7 +79,10 @@ async fn next_carries_every_header_and_response_completes() {
     let mut fx = fixture().await;
     let outcome = fx.endpoint.dispatch(invocation("req-1"));
     let next = fx.next().await;
-    assert_eq!(fx.events.recv().await, Some(EndpointEvent::Ready));
+    assert_eq!(
+        fx.events.recv().await,
+        Some(EndpointEvent::Ready { extensions: vec![] })
+    );
     assert_eq!(next.status(), 200);
     let header = |name: &str| next.headers()[name].to_str().unwrap().to_string();
     assert_eq!(header("lambda-runtime-aws-request-id"), "req-1");
