@@ -79,6 +79,28 @@ pub(crate) fn environment(config: &FunctionConfig, cx: &EnvContext<'_>) -> Vec<(
     vars.into_iter().collect()
 }
 
+/// Variables that belong to the runtime and that Lambda keeps from extensions.
+const RUNTIME_ONLY: &[&str] = &[
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_XRAY_CONTEXT_MISSING",
+    "AWS_XRAY_DAEMON_ADDRESS",
+    "LAMBDA_RUNTIME_DIR",
+    "LAMBDA_TASK_ROOT",
+    "_AWS_XRAY_DAEMON_ADDRESS",
+    "_AWS_XRAY_DAEMON_PORT",
+    "_HANDLER",
+];
+
+/// The environment of an external extension: the function's, without the runtime's own.
+pub(crate) fn for_extensions(vars: &[(String, String)]) -> Vec<(String, String)> {
+    vars.iter()
+        .filter(|(key, _)| !RUNTIME_ONLY.contains(&key.as_str()))
+        .cloned()
+        .collect()
+}
+
 /// The log group of a function.
 pub(crate) fn log_group(function: &str) -> String {
     format!("/aws/lambda/{function}")
@@ -178,6 +200,24 @@ mod tests {
             !vars.contains_key("AWS_EXECUTION_ENV"),
             "not set for OS-only runtimes"
         );
+    }
+
+    #[test]
+    fn extensions_do_not_see_the_runtimes_variables() {
+        let vars: Vec<(String, String)> = build(&config("python3.12", &[("MINE", "x")]), &[])
+            .into_iter()
+            .collect();
+        let for_extensions: BTreeMap<_, _> = for_extensions(&vars).into_iter().collect();
+        for key in [
+            "_HANDLER",
+            "LAMBDA_TASK_ROOT",
+            "AWS_EXECUTION_ENV",
+            "AWS_LAMBDA_LOG_STREAM_NAME",
+        ] {
+            assert!(!for_extensions.contains_key(key), "{key}");
+        }
+        assert_eq!(for_extensions["MINE"], "x");
+        assert_eq!(for_extensions["AWS_LAMBDA_RUNTIME_API"], "127.0.0.1:9001");
     }
 
     #[test]

@@ -1,16 +1,19 @@
-//! One execution environment: its runtime process, its Runtime API endpoint and its logger.
-//! It starts (Init), runs one invocation at a time (Invoke), and is torn down after a timeout,
-//! a crash, a retirement or when idle too long (Shutdown).
+//! One execution environment: its runtime process, its external extensions, its Runtime API
+//! endpoint and its logger. It starts (Init), runs one invocation at a time (Invoke), and is
+//! torn down after a timeout, a crash, a retirement or when idle too long (Shutdown).
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use model::limits::INIT_TIMEOUT_MS;
 use model::{FunctionConfig, ids};
+use runtime_api::telemetry::Event;
 use runtime_api::{Endpoint, EndpointConfig, EndpointEvent, Invocation, Outcome};
 use runtimes::EnvPaths;
 use sandbox::{ExitReason, LaunchSpec, Mounts, Sandbox};
+use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -20,18 +23,30 @@ use crate::logger::Logger;
 use crate::report::{self, Report, ReportStatus};
 use crate::{InvokeRequest, InvokeResult, PoolError, Shared};
 
+/// Lambda's shutdown budget when external extensions run: 2,000 ms.
+const SHUTDOWN_WITH_EXTENSIONS: Duration = Duration::from_millis(2_000);
+
 /// A running environment that finished its Init phase.
 #[derive(Debug)]
 pub(crate) struct Environment {
     endpoint: Endpoint,
-    sandbox: Arc<dyn Sandbox>,
+    runtime: Arc<dyn Sandbox>,
+    extensions: Vec<Process>,
     exit: watch::Receiver<Option<ExitReason>>,
-    server: JoinHandle<()>,
+    server: Option<JoinHandle<()>>,
     logger: Logger,
     config: Arc<FunctionConfig>,
     /// Init time, reported on the first invocation only.
     init_duration: Option<Duration>,
+    stopped: bool,
     pub(crate) last_used: Instant,
+}
+
+/// An external extension's process.
+#[derive(Debug, Clone)]
+struct Process {
+    sandbox: Arc<dyn Sandbox>,
+    exit: watch::Receiver<Option<ExitReason>>,
 }
 
 /// What happened to the environment during an invocation.
@@ -51,12 +66,21 @@ pub(crate) struct StartFailure {
     pub(crate) elapsed: Duration,
 }
 
+/// The runtime's part of an invocation is over; extensions may still be working.
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    started: Instant,
+    runtime_done: Duration,
+    ended: Result<Outcome, Failure>,
+}
+
 impl Environment {
-    /// Starts an environment for `config` and waits until its runtime asks for the first event.
+    /// Starts an environment for `config`: its external extensions, which must register, then
+    /// its runtime; returns once the runtime and every extension asked for their first event.
     pub(crate) async fn start(
         shared: &Shared,
         config: Arc<FunctionConfig>,
-        code_dir: &std::path::Path,
+        code_dir: &Path,
         request_id: &str,
     ) -> Result<Result<Environment, StartFailure>, PoolError> {
         let started = Instant::now();
@@ -129,76 +153,200 @@ impl Environment {
                 runtime_env: &plan.env,
             },
         );
+        let extension_names = discover_extensions(&mounts.opt.join("extensions"));
 
         let (endpoint, mut events) = Endpoint::new(EndpointConfig {
             function_name: config.name.clone(),
             function_version: config.version.clone(),
             handler: config.handler.clone(),
             account_id: shared.settings.scope.account.clone(),
-            external_extensions: Vec::new(),
+            external_extensions: extension_names.clone(),
             dialer: Arc::new(runtime_api::telemetry::LoopbackDialer),
         });
         let server = runtime_api::serve(prepared.listener, endpoint.clone());
-        logger.line(report::init_start_line(config.runtime));
-        let spec = LaunchSpec {
-            program: plan.program,
-            args: plan.args,
+        let spec = |program: PathBuf,
+                    args: Vec<String>,
+                    env: Vec<(String, String)>,
+                    cwd: PathBuf| LaunchSpec {
+            program,
+            args,
             env,
-            cwd: inside.task_root.clone(),
-            mounts,
+            cwd,
+            mounts: mounts.clone(),
             memory_mb: config.memory_mb,
             ephemeral_storage_mb: config.ephemeral_storage_mb,
         };
-        let sandbox: Arc<dyn Sandbox> = match shared.launcher.launch(spec).await {
-            Ok(sandbox) => Arc::from(sandbox),
-            Err(error) => {
-                server.abort();
-                let message = launch_error_message(&error);
-                return fail(
-                    Failure::launch(request_id, "Runtime.InvalidEntrypoint", &message),
-                    logger,
-                );
+
+        // Extension init: every external extension starts and registers before the runtime.
+        let mut extensions = Vec::new();
+        let extension_env = env_vars::for_extensions(&env);
+        for name in &extension_names {
+            let program = inside.opt.join("extensions").join(name);
+            let launched = shared
+                .launcher
+                .launch(spec(
+                    program,
+                    Vec::new(),
+                    extension_env.clone(),
+                    inside.opt.clone(),
+                ))
+                .await;
+            let sandbox: Arc<dyn Sandbox> = match launched {
+                Ok(sandbox) => Arc::from(sandbox),
+                Err(error) => {
+                    server.abort();
+                    let message = format!("extension {name}: {}", launch_error_message(&error));
+                    return fail(
+                        Failure::launch(request_id, "Extension.LaunchError", &message),
+                        logger,
+                    );
+                }
+            };
+            if let Some((stdout, stderr)) = sandbox.take_output() {
+                logger.attach_extension(stdout, stderr, endpoint.telemetry().clone());
             }
-        };
-        if let Some((stdout, stderr)) = sandbox.take_output() {
-            logger.attach(stdout, stderr);
+            let exit = supervise(Arc::clone(&sandbox));
+            extensions.push(Process { sandbox, exit });
         }
-        let exit = supervise(Arc::clone(&sandbox));
+        let (runtime_exit_sender, exit) = watch::channel(None);
+        let placeholder: Arc<dyn Sandbox> = Arc::new(NotStarted);
         let mut environment = Environment {
             endpoint,
-            sandbox,
+            runtime: placeholder,
+            extensions,
             exit,
-            server,
+            server: Some(server),
             logger,
-            config,
+            config: Arc::clone(&config),
             init_duration: None,
+            stopped: false,
             last_used: Instant::now(),
         };
+        drop(runtime_exit_sender);
+        if let Err(failure) = environment
+            .await_registrations(&mut events, request_id)
+            .await
+        {
+            return Ok(Err(environment.abandon(failure, started.elapsed())));
+        }
+
+        // Runtime init.
+        environment
+            .logger
+            .line(report::init_start_line(config.runtime));
+        environment.platform(
+            "platform.initStart",
+            json!({
+                "initializationType": "on-demand",
+                "phase": "init",
+                "functionName": config.name,
+                "functionVersion": config.version,
+                "runtimeVersion": config.runtime.to_string(),
+            }),
+        );
+        let launched = shared
+            .launcher
+            .launch(spec(plan.program, plan.args, env, inside.task_root.clone()))
+            .await;
+        let runtime: Arc<dyn Sandbox> = match launched {
+            Ok(sandbox) => Arc::from(sandbox),
+            Err(error) => {
+                let failure = Failure::launch(
+                    request_id,
+                    "Runtime.InvalidEntrypoint",
+                    &launch_error_message(&error),
+                );
+                return Ok(Err(environment.abandon(failure, started.elapsed())));
+            }
+        };
+        if let Some((stdout, stderr)) = runtime.take_output() {
+            environment
+                .logger
+                .attach(stdout, stderr, environment.endpoint.telemetry().clone());
+        }
+        environment.exit = supervise(Arc::clone(&runtime));
+        environment.runtime = runtime;
 
         let init = environment.await_init(&mut events, request_id).await;
         let elapsed = started.elapsed();
         match init {
             Ok(()) => {
                 environment.init_duration = Some(elapsed);
+                let millis = round2(elapsed);
+                environment.platform(
+                    "platform.initRuntimeDone",
+                    json!({"initializationType": "on-demand", "phase": "init", "status": "success"}),
+                );
+                environment.platform(
+                    "platform.initReport",
+                    json!({"initializationType": "on-demand", "phase": "init", "status": "success", "metrics": {"durationMs": millis}}),
+                );
                 Ok(Ok(environment))
             }
-            Err(failure) => {
-                let status = failure.report_status();
-                environment
-                    .logger
-                    .line(report::init_report_line(elapsed, &status));
-                let logger = environment.logger.clone();
-                environment.shutdown();
-                Ok(Err(StartFailure {
-                    failure,
-                    logger,
-                    elapsed,
-                }))
-            }
+            Err(failure) => Ok(Err(environment.abandon(failure, elapsed))),
         }
     }
 
-    /// Waits for the runtime's first `/next`, an init error, its exit or the init timeout.
+    /// Logs a failed init, tears the environment down and hands back the failure.
+    fn abandon(mut self, failure: Failure, elapsed: Duration) -> StartFailure {
+        let status = failure.report_status();
+        self.logger.line(report::init_report_line(elapsed, &status));
+        self.platform(
+            "platform.initReport",
+            json!({"initializationType": "on-demand", "phase": "init", "status": status_word(&status), "errorType": failure.error_type(), "metrics": {"durationMs": round2(elapsed)}}),
+        );
+        self.shutdown("failure");
+        StartFailure {
+            failure,
+            logger: self.logger.clone(),
+            elapsed,
+        }
+    }
+
+    /// Waits until every external extension registered.
+    async fn await_registrations(
+        &mut self,
+        events: &mut mpsc::UnboundedReceiver<EndpointEvent>,
+        request_id: &str,
+    ) -> Result<(), Failure> {
+        let mut missing = self.extensions.len();
+        let deadline = tokio::time::sleep(Duration::from_millis(INIT_TIMEOUT_MS));
+        tokio::pin!(deadline);
+        while missing > 0 {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(EndpointEvent::Registered { .. }) => missing -= 1,
+                    Some(other) => self.early_event(other, request_id)?,
+                    None => return Err(Failure::exit(request_id, ExitReason::Unknown)),
+                },
+                reason = any_exited(&mut self.extensions) => {
+                    return Err(Failure::extension(request_id, "extension", &format!("exited before registering: {reason}")));
+                }
+                () = &mut deadline => return Err(Failure::init_timeout(request_id, INIT_TIMEOUT_MS)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles an endpoint event that may arrive during Init; errors end the Init.
+    fn early_event(&mut self, event: EndpointEvent, request_id: &str) -> Result<(), Failure> {
+        match event {
+            EndpointEvent::InitError { error_type, body } => {
+                Err(Failure::InitError { error_type, body })
+            }
+            EndpointEvent::ExtensionError {
+                name, error_type, ..
+            } => Err(Failure::extension(request_id, &name, &error_type)),
+            EndpointEvent::Subscribed { name, types } => {
+                self.logger.line(report::telemetry_line(&name, &types));
+                Ok(())
+            }
+            EndpointEvent::Registered { .. } | EndpointEvent::Ready { .. } => Ok(()),
+        }
+    }
+
+    /// Waits for the runtime's and every extension's first `next`, an init error, an exit or
+    /// the init timeout.
     async fn await_init(
         &mut self,
         events: &mut mpsc::UnboundedReceiver<EndpointEvent>,
@@ -212,28 +360,27 @@ impl Environment {
                     Some(EndpointEvent::Ready { extensions }) => {
                         for extension in extensions {
                             self.logger.line(report::extension_line(&extension.name, &extension.events));
+                            self.platform(
+                                "platform.extension",
+                                json!({"name": extension.name, "state": "Ready", "events": extension.events}),
+                            );
                         }
                         return Ok(());
                     }
-                    Some(EndpointEvent::InitError { error_type, body }) => {
-                        return Err(Failure::InitError { error_type, body });
-                    }
-                    Some(EndpointEvent::ExtensionError { name, error_type, .. }) => {
-                        return Err(Failure::extension(request_id, &name, &error_type));
-                    }
-                    Some(EndpointEvent::Subscribed { name, types }) => {
-                        self.logger.line(report::telemetry_line(&name, &types));
-                    }
+                    Some(other) => self.early_event(other, request_id)?,
                     None => return Err(Failure::exit(request_id, ExitReason::Unknown)),
                 },
                 reason = exited(&mut self.exit) => return Err(Failure::exit(request_id, reason)),
+                reason = any_exited(&mut self.extensions) => {
+                    return Err(Failure::extension(request_id, "extension", &format!("exited during init: {reason}")));
+                }
                 () = &mut timeout => return Err(Failure::init_timeout(request_id, INIT_TIMEOUT_MS)),
             }
         }
     }
 
-    /// Runs one invocation on this environment.
-    pub(crate) async fn invoke(&mut self, request: &InvokeRequest) -> (InvokeResult, Health) {
+    /// Hands one invocation to the runtime and waits for its answer (or a timeout, or a crash).
+    pub(crate) async fn run(&mut self, request: &InvokeRequest) -> Attempt {
         let started = Instant::now();
         let timeout = Duration::from_secs(u64::from(self.config.timeout_s));
         let deadline_ms =
@@ -241,6 +388,10 @@ impl Environment {
         self.logger.begin(
             report::start_line(&request.request_id, &self.config.version),
             request.want_tail,
+        );
+        self.platform(
+            "platform.start",
+            json!({"requestId": request.request_id, "version": self.config.version}),
         );
         let answer = self.endpoint.dispatch(Invocation {
             request_id: request.request_id.clone(),
@@ -254,21 +405,183 @@ impl Environment {
             client_context: request.client_context.clone(),
             cognito_identity: request.cognito_identity.clone(),
         });
-
         let ended = tokio::select! {
-            answer = answer => match answer {
-                Ok(outcome) => Ok(outcome),
-                Err(_) => Err(Failure::exit(&request.request_id, ExitReason::Unknown)),
-            },
+            answer = answer => answer.map_err(|_| Failure::exit(&request.request_id, ExitReason::Unknown)),
             reason = exited(&mut self.exit) => Err(Failure::exit(&request.request_id, reason)),
             () = tokio::time::sleep(timeout) => Err(Failure::Timeout {
                 request_id: request.request_id.clone(),
                 timeout_s: self.config.timeout_s,
             }),
         };
-        let duration = started.elapsed().min(timeout);
-        let (body, error_type, status, health) = match ended {
-            Ok(Outcome::Response(body)) => (body, None, ReportStatus::Success, Health::Reusable),
+        let runtime_done = started.elapsed().min(timeout);
+        let attempt = Attempt {
+            started,
+            runtime_done,
+            ended,
+        };
+        if self.endpoint.telemetry().has_subscribers() {
+            let (_, _, status) = attempt.verdict();
+            let produced = match &attempt.ended {
+                Ok(Outcome::Response(body)) => body.len(),
+                _ => 0,
+            };
+            self.platform(
+                "platform.runtimeDone",
+                json!({"requestId": request.request_id, "status": status_word(&status), "metrics": {"durationMs": round2(runtime_done), "producedBytes": produced}}),
+            );
+        }
+        attempt
+    }
+
+    /// True while an extension still works on the last invocation (post-invoke work).
+    pub(crate) fn extensions_busy(&self) -> bool {
+        !self.endpoint.extensions_idle()
+    }
+
+    /// Finishes an invocation: waits for extensions to finish their post-invoke work (within
+    /// the function's timeout), writes `END` / `REPORT`, and builds the caller's result.
+    pub(crate) async fn complete(
+        &mut self,
+        attempt: Attempt,
+        request: &InvokeRequest,
+    ) -> (InvokeResult, Health) {
+        let timeout = Duration::from_secs(u64::from(self.config.timeout_s));
+        let mut attempt = attempt;
+        if attempt.ended.is_ok() {
+            let remaining = timeout.saturating_sub(attempt.started.elapsed());
+            if tokio::time::timeout(remaining, self.endpoint.extensions_settled())
+                .await
+                .is_err()
+            {
+                attempt.ended = Err(Failure::Timeout {
+                    request_id: request.request_id.clone(),
+                    timeout_s: self.config.timeout_s,
+                });
+            }
+        }
+        let duration = attempt.started.elapsed().min(timeout);
+        let (body, error_type, status) = attempt.verdict();
+        let health = match &attempt.ended {
+            Ok(_) => Health::Reusable,
+            Err(failure) => {
+                self.shutdown(shutdown_reason(failure));
+                Health::Spent
+            }
+        };
+        let mut lines =
+            Failure::log_lines_for(&status, &request.request_id, &body, self.config.timeout_s);
+        let report = Report {
+            request_id: request.request_id.clone(),
+            duration,
+            memory_size_mb: self.config.memory_mb,
+            max_memory_used_mb: report::megabytes(self.runtime.peak_memory_bytes().unwrap_or(0)),
+            init_duration: self.init_duration.take(),
+            status,
+        };
+        self.publish_report(&report, attempt.runtime_done);
+        lines.push(report::end_line(&request.request_id));
+        lines.push(report.line());
+        let log_tail = match self.logger.finish(lines, request.want_tail) {
+            Some(tail) => tail.await.ok(),
+            None => None,
+        };
+        self.last_used = Instant::now();
+        let result = InvokeResult {
+            executed_version: self.config.version.clone(),
+            function_error: error_type.as_ref().map(|_| "Unhandled"),
+            error_type,
+            body,
+            log_tail,
+        };
+        (result, health)
+    }
+
+    fn publish_report(&self, report: &Report, runtime_done: Duration) {
+        if !self.endpoint.telemetry().has_subscribers() {
+            return;
+        }
+        let mut metrics = json!({
+            "durationMs": round2(report.duration),
+            "billedDurationMs": report.billed_ms(),
+            "memorySizeMB": report.memory_size_mb,
+            "maxMemoryUsedMB": report.max_memory_used_mb,
+        });
+        if let Some(init) = report.init_duration {
+            metrics["initDurationMs"] = json!(round2(init));
+        }
+        let mut record = json!({"requestId": report.request_id, "status": status_word(&report.status), "metrics": metrics});
+        if let ReportStatus::Error(error_type) = &report.status {
+            record["errorType"] = json!(error_type);
+        }
+        let overhead = report.duration.saturating_sub(runtime_done);
+        if !overhead.is_zero() {
+            record["spans"] = json!([{"name": "extensionOverhead", "start": model::clock::iso_millis(jiff::Timestamp::now()), "durationMs": round2(overhead)}]);
+        }
+        self.platform("platform.report", record);
+    }
+
+    /// Publishes a platform event to the telemetry subscribers, if there are any.
+    fn platform(&self, kind: &str, record: serde_json::Value) {
+        let hub = self.endpoint.telemetry();
+        if hub.has_subscribers() {
+            hub.publish(&Event::new(
+                model::clock::iso_millis(jiff::Timestamp::now()),
+                kind,
+                record,
+            ));
+        }
+    }
+
+    /// True while the runtime process runs.
+    pub(crate) fn is_alive(&self) -> bool {
+        self.exit.borrow().is_none()
+    }
+
+    /// Tears the environment down. Without extensions Lambda gives the runtime no shutdown
+    /// time, so neither does flint: the process tree is killed at once. Extensions subscribed to
+    /// SHUTDOWN get the event with `reason` and up to 2 s to finish.
+    pub(crate) fn shutdown(&mut self, reason: &str) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        self.runtime.kill();
+        let server = self.server.take();
+        let deadline_ms = jiff::Timestamp::now().as_millisecond().max(0) as u64
+            + SHUTDOWN_WITH_EXTENSIONS.as_millis() as u64;
+        let graceful = !self.extensions.is_empty()
+            && tokio::runtime::Handle::try_current().is_ok()
+            && self.endpoint.shutdown_extensions(reason, deadline_ms);
+        if !graceful {
+            stop(&self.endpoint, &self.extensions, server);
+            return;
+        }
+        let endpoint = self.endpoint.clone();
+        let mut extensions = self.extensions.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(SHUTDOWN_WITH_EXTENSIONS, async {
+                tokio::select! {
+                    () = endpoint.extensions_settled() => {}
+                    () = all_exited(&mut extensions) => {}
+                }
+            })
+            .await;
+            stop(&endpoint, &extensions, server);
+        });
+    }
+}
+
+impl Drop for Environment {
+    fn drop(&mut self) {
+        self.shutdown("spindown");
+    }
+}
+
+impl Attempt {
+    /// The body, error type and report status of the runtime's answer.
+    pub(crate) fn verdict(&self) -> (Bytes, Option<String>, ReportStatus) {
+        match &self.ended {
+            Ok(Outcome::Response(body)) => (body.clone(), None, ReportStatus::Success),
             Ok(Outcome::Error { error_type, body }) => {
                 // A refused response (too large, bad mode) is the platform's error, not the handler's.
                 let status = if error_type.starts_with("Function.ResponseSizeTooLarge")
@@ -278,78 +591,26 @@ impl Environment {
                 } else {
                     ReportStatus::FunctionError
                 };
-                (body, Some(error_type), status, Health::Reusable)
+                (body.clone(), Some(error_type.clone()), status)
             }
-            Err(failure) => {
-                self.shutdown();
-                let status = failure.report_status();
-                (
-                    failure.body(),
-                    Some(failure.error_type().to_string()),
-                    status,
-                    Health::Spent,
-                )
-            }
-        };
-        let result = self
-            .finish(request, body, error_type, status, duration)
-            .await;
-        self.last_used = Instant::now();
-        (result, health)
-    }
-
-    /// Writes `END` / `REPORT` and builds the caller's result.
-    async fn finish(
-        &mut self,
-        request: &InvokeRequest,
-        body: Bytes,
-        error_type: Option<String>,
-        status: ReportStatus,
-        duration: Duration,
-    ) -> InvokeResult {
-        let mut lines =
-            Failure::log_lines_for(&status, &request.request_id, &body, self.config.timeout_s);
-        let report = Report {
-            request_id: request.request_id.clone(),
-            duration,
-            memory_size_mb: self.config.memory_mb,
-            max_memory_used_mb: report::megabytes(self.sandbox.peak_memory_bytes().unwrap_or(0)),
-            init_duration: self.init_duration.take(),
-            status,
-        };
-        lines.push(report::end_line(&request.request_id));
-        lines.push(report.line());
-        let tail = self.logger.finish(lines, request.want_tail);
-        let log_tail = match tail {
-            Some(tail) => tail.await.ok(),
-            None => None,
-        };
-        InvokeResult {
-            executed_version: self.config.version.clone(),
-            function_error: error_type.as_ref().map(|_| "Unhandled"),
-            error_type,
-            body,
-            log_tail,
+            Err(failure) => (
+                failure.body(),
+                Some(failure.error_type().to_string()),
+                failure.report_status(),
+            ),
         }
     }
 
-    /// True while the runtime process runs.
-    pub(crate) fn is_alive(&self) -> bool {
-        self.exit.borrow().is_none()
-    }
-
-    /// Tears the environment down: refuses further Runtime API calls and kills the process
-    /// tree. Without extensions Lambda gives the runtime no shutdown time, so neither does flint.
-    pub(crate) fn shutdown(&self) {
-        self.endpoint.close();
-        self.sandbox.kill();
-        self.server.abort();
-    }
-}
-
-impl Drop for Environment {
-    fn drop(&mut self) {
-        self.shutdown();
+    /// The caller's result, before extensions finish (no log tail).
+    pub(crate) fn early_result(&self, version: &str) -> InvokeResult {
+        let (body, error_type, _) = self.verdict();
+        InvokeResult {
+            executed_version: version.to_string(),
+            function_error: error_type.as_ref().map(|_| "Unhandled"),
+            error_type,
+            body,
+            log_tail: None,
+        }
     }
 }
 
@@ -392,7 +653,79 @@ impl StartFailure {
     }
 }
 
-/// Waits for the runtime process in its own task and publishes how it ended.
+/// Stands in for the runtime until it is launched, so an environment whose extensions fail
+/// to start can be torn down like any other.
+#[derive(Debug)]
+struct NotStarted;
+
+#[async_trait::async_trait]
+impl Sandbox for NotStarted {
+    fn pid(&self) -> Option<u32> {
+        None
+    }
+    fn take_output(&self) -> Option<(tokio::process::ChildStdout, tokio::process::ChildStderr)> {
+        None
+    }
+    async fn wait(&self) -> ExitReason {
+        std::future::pending().await
+    }
+    fn kill(&self) {}
+    fn peak_memory_bytes(&self) -> Option<u64> {
+        None
+    }
+}
+
+fn stop(endpoint: &Endpoint, extensions: &[Process], server: Option<JoinHandle<()>>) {
+    for extension in extensions {
+        extension.sandbox.kill();
+    }
+    endpoint.close();
+    if let Some(server) = server {
+        server.abort();
+    }
+}
+
+fn shutdown_reason(failure: &Failure) -> &'static str {
+    match failure {
+        Failure::Timeout { .. } | Failure::InitTimeout { .. } => "timeout",
+        _ => "failure",
+    }
+}
+
+/// The Telemetry API's word for a status.
+fn status_word(status: &ReportStatus) -> &'static str {
+    match status {
+        ReportStatus::Success => "success",
+        ReportStatus::FunctionError => "error",
+        ReportStatus::Timeout => "timeout",
+        ReportStatus::Error(_) => "failure",
+    }
+}
+
+/// Milliseconds with two decimals, as the Telemetry API reports durations.
+fn round2(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 100_000.0).round() / 100.0
+}
+
+/// The executables in `/opt/extensions`, by name, as Lambda starts them.
+fn discover_extensions(dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Waits for a process in its own task and publishes how it ended.
 fn supervise(sandbox: Arc<dyn Sandbox>) -> watch::Receiver<Option<ExitReason>> {
     let (sender, receiver) = watch::channel(None);
     tokio::spawn(async move {
@@ -402,11 +735,32 @@ fn supervise(sandbox: Arc<dyn Sandbox>) -> watch::Receiver<Option<ExitReason>> {
     receiver
 }
 
-/// Resolves when the runtime process has exited.
+/// Resolves when the process has exited.
 async fn exited(exit: &mut watch::Receiver<Option<ExitReason>>) -> ExitReason {
-    match exit.wait_for(Option::is_some).await {
-        Ok(reason) => reason.unwrap_or(ExitReason::Unknown),
-        Err(_) => ExitReason::Unknown,
+    let reason = exit
+        .wait_for(Option::is_some)
+        .await
+        .map(|reason| reason.unwrap_or(ExitReason::Unknown));
+    match reason {
+        Ok(reason) => reason,
+        // The process was never started (or its supervisor is gone): it cannot exit.
+        Err(_) => std::future::pending().await,
+    }
+}
+
+/// Resolves when any extension process has exited; never when there are none.
+async fn any_exited(extensions: &mut [Process]) -> ExitReason {
+    if extensions.is_empty() {
+        return std::future::pending().await;
+    }
+    let waits = extensions.iter_mut().map(|p| Box::pin(exited(&mut p.exit)));
+    futures_util::future::select_all(waits).await.0
+}
+
+/// Resolves when every extension process has exited.
+async fn all_exited(extensions: &mut [Process]) {
+    for process in extensions.iter_mut() {
+        exited(&mut process.exit).await;
     }
 }
 

@@ -139,7 +139,21 @@ impl Pool {
                 }
             }
         };
-        let (result, health) = environment.invoke(&request).await;
+        let attempt = environment.run(&request).await;
+        if environment.extensions_busy() && !request.want_tail {
+            // Lambda answers the caller as soon as the runtime has; extensions finish their
+            // post-invoke work before the environment takes the next invocation.
+            let result = attempt.early_result(&request.config.version);
+            let shared = Arc::clone(&self.shared);
+            tokio::spawn(async move {
+                let (_, health) = environment.complete(attempt, &request).await;
+                if health == Health::Reusable && !shared.closed.load(Ordering::Acquire) {
+                    version.put_idle(environment);
+                }
+            });
+            return Ok(result);
+        }
+        let (result, health) = environment.complete(attempt, &request).await;
         if health == Health::Reusable && !self.shared.closed.load(Ordering::Acquire) {
             version.put_idle(environment);
         }

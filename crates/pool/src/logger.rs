@@ -7,6 +7,7 @@
 
 use logs::{LogStore, StreamWriter};
 use model::limits::LOG_TAIL_BYTES;
+use runtime_api::telemetry::{Event, Hub};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{ChildStderr, ChildStdout};
 use tokio::sync::{mpsc, oneshot};
@@ -14,8 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 /// What the pool tells an environment's logger.
 #[derive(Debug)]
 pub(crate) enum LogCommand {
-    /// The runtime's output streams, once it runs.
-    Attach(ChildStdout, ChildStderr),
+    /// The runtime's output streams, once it runs, and where its lines are published.
+    Attach(ChildStdout, ChildStderr, Hub),
     /// A platform line (`INIT_START`, `START`, ...). `collect` starts keeping lines for a tail.
     Line { text: String, collect: bool },
     /// The last lines of an invocation; the tail is sent back when asked for.
@@ -30,6 +31,8 @@ pub(crate) enum LogCommand {
 #[derive(Debug, Clone)]
 pub(crate) struct Logger {
     commands: mpsc::UnboundedSender<LogCommand>,
+    /// Lines of extension processes, read by tasks of their own.
+    extension_lines: mpsc::UnboundedSender<String>,
 }
 
 impl Logger {
@@ -43,12 +46,44 @@ impl Logger {
             }
         };
         let (commands, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(run(writer, receiver));
-        Logger { commands }
+        let (extension_lines, extension_receiver) = mpsc::unbounded_channel();
+        tokio::spawn(run(writer, receiver, extension_receiver));
+        Logger {
+            commands,
+            extension_lines,
+        }
     }
 
-    pub(crate) fn attach(&self, stdout: ChildStdout, stderr: ChildStderr) {
-        let _ = self.commands.send(LogCommand::Attach(stdout, stderr));
+    pub(crate) fn attach(&self, stdout: ChildStdout, stderr: ChildStderr, telemetry: Hub) {
+        let _ = self
+            .commands
+            .send(LogCommand::Attach(stdout, stderr, telemetry));
+    }
+
+    /// Logs an extension process's output. Extensions print outside invocations too, so their
+    /// lines are forwarded by reader tasks rather than ordered against `START` / `END`.
+    pub(crate) fn attach_extension(
+        &self,
+        stdout: ChildStdout,
+        stderr: ChildStderr,
+        telemetry: Hub,
+    ) {
+        for reader in [
+            Box::new(stdout) as Box<dyn AsyncRead + Send + Unpin>,
+            Box::new(stderr),
+        ] {
+            let lines = self.extension_lines.clone();
+            let telemetry = telemetry.clone();
+            tokio::spawn(async move {
+                let mut reader = Some(Lines::new(reader));
+                while let Some(line) = next_line(&mut reader).await {
+                    publish(&telemetry, "extension", &line);
+                    if lines.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
     }
 
     pub(crate) fn line(&self, text: String) {
@@ -111,26 +146,55 @@ impl Sink {
     }
 }
 
-async fn run(writer: Option<StreamWriter>, mut commands: mpsc::UnboundedReceiver<LogCommand>) {
+/// Publishes a log line to the environment's telemetry subscribers, if it has any.
+fn publish(telemetry: &Hub, kind: &str, line: &str) {
+    if telemetry.has_subscribers() {
+        let time = model::clock::iso_millis(jiff::Timestamp::now());
+        telemetry.publish(&Event::new(
+            time,
+            kind,
+            serde_json::Value::String(line.to_string()),
+        ));
+    }
+}
+
+async fn run(
+    writer: Option<StreamWriter>,
+    mut commands: mpsc::UnboundedReceiver<LogCommand>,
+    mut extension_lines: mpsc::UnboundedReceiver<String>,
+) {
     let mut sink = Sink { writer, tail: None };
     let mut stdout: Option<Lines<ChildStdout>> = None;
     let mut stderr: Option<Lines<ChildStderr>> = None;
+    let mut telemetry: Option<Hub> = None;
     loop {
         // Output first: a line the runtime printed before answering belongs before `END`.
         tokio::select! {
             biased;
             line = next_line(&mut stdout), if stdout.is_some() => match line {
-                Some(line) => sink.write(&line),
+                Some(line) => {
+                    if let Some(hub) = &telemetry {
+                        publish(hub, "function", &line);
+                    }
+                    sink.write(&line);
+                }
                 None => stdout = None,
             },
             line = next_line(&mut stderr), if stderr.is_some() => match line {
-                Some(line) => sink.write(&line),
+                Some(line) => {
+                    if let Some(hub) = &telemetry {
+                        publish(hub, "function", &line);
+                    }
+                    sink.write(&line);
+                }
                 None => stderr = None,
             },
+            Some(line) = extension_lines.recv() => sink.write(&line),
             command = commands.recv() => match command {
-                Some(LogCommand::Attach(out, err)) => {
+                Some(LogCommand::Attach(out, err, hub)) => {
                     stdout = Some(Lines::new(out));
                     stderr = Some(Lines::new(err));
+                    telemetry = Some(hub);
                 }
                 Some(LogCommand::Line { text, collect }) => {
                     if collect {
@@ -148,13 +212,22 @@ async fn run(writer: Option<StreamWriter>, mut commands: mpsc::UnboundedReceiver
                         let _ = tail.send(last_bytes(&collected, LOG_TAIL_BYTES).to_string());
                     }
                 }
-                None if stdout.is_none() && stderr.is_none() => break,
+                None if stdout.is_none() && stderr.is_none() => {
+                    while let Some(line) = extension_lines.recv().await {
+                        sink.write(&line);
+                    }
+                    break;
+                }
                 None => {
-                    // The environment is gone; drain what the runtime still printed.
+                    // The environment is gone; drain what the runtime still printed, and what
+                    // its extensions print while they shut down (until their output closes).
                     while let Some(line) = next_line(&mut stdout).await {
                         sink.write(&line);
                     }
                     while let Some(line) = next_line(&mut stderr).await {
+                        sink.write(&line);
+                    }
+                    while let Some(line) = extension_lines.recv().await {
                         sink.write(&line);
                     }
                     break;

@@ -32,18 +32,48 @@ while true; do
 done
 "#;
 
+/// An external extension in bash: registers for INVOKE and SHUTDOWN, prints every event, and
+/// works `EXT_SLEEP` seconds after each one.
+const EXTENSION: &str = r#"#!/bin/bash
+API="http://${AWS_LAMBDA_RUNTIME_API}/2020-01-01/extension"
+HEADERS="$(mktemp)"
+curl -sS -D "$HEADERS" -X POST "$API/register" -H "Lambda-Extension-Name: bash-ext" -d '{"events":["INVOKE","SHUTDOWN"]}' >/dev/null
+ID=$(grep -Fi Lambda-Extension-Identifier "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
+while true; do
+  EVENT=$(curl -sS "$API/event/next" -H "Lambda-Extension-Identifier: $ID")
+  echo "[bash-ext] $EVENT"
+  case "$EVENT" in *SHUTDOWN*) exit 0;; esac
+  sleep "${EXT_SLEEP:-0}"
+  echo "[bash-ext] done"
+done
+"#;
+
 struct Fixture {
     pool: Pool,
     code: tempfile::TempDir,
+    logs: logs::LogStore,
     _data: tempfile::TempDir,
 }
 
 fn fixture() -> Fixture {
+    fixture_with(&[])
+}
+
+/// A pool whose functions get `extensions` (name, script) in `/opt/extensions`.
+fn fixture_with(extensions: &[(&str, &str)]) -> Fixture {
     let data = tempfile::tempdir().unwrap();
     let code = tempfile::tempdir().unwrap();
     write_bootstrap(code.path(), BOOTSTRAP);
     let empty = data.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
+    if !extensions.is_empty() {
+        std::fs::create_dir(empty.join("extensions")).unwrap();
+        for (name, script) in extensions {
+            let path = empty.join("extensions").join(name);
+            std::fs::write(&path, script).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
     let settings = PoolSettings {
         scope: model::Scope {
             region: "us-east-1".into(),
@@ -58,10 +88,16 @@ fn fixture() -> Fixture {
         python_client_dir: None,
     });
     let logs = logs::LogStore::open(&data.path().join("logs"), logs::LogLimits::default()).unwrap();
-    let pool = Pool::new(settings, Arc::new(sandbox::ProcessLauncher), runtimes, logs);
+    let pool = Pool::new(
+        settings,
+        Arc::new(sandbox::ProcessLauncher),
+        runtimes,
+        logs.clone(),
+    );
     Fixture {
         pool,
         code,
+        logs,
         _data: data,
     }
 }
@@ -101,6 +137,45 @@ fn config(timeout_s: u32, env: &[(&str, &str)]) -> Arc<FunctionConfig> {
 }
 
 impl Fixture {
+    /// Every message logged for function `f` so far.
+    fn log_messages(&self) -> Vec<String> {
+        let page = self
+            .logs
+            .filter("/aws/lambda/f", &logs::FilterQuery::default())
+            .unwrap();
+        page.events.into_iter().map(|e| e.message).collect()
+    }
+
+    async fn wait_for_log(&self, fragment: &str) -> Vec<String> {
+        for _ in 0..100 {
+            let messages = self.log_messages();
+            if messages.iter().any(|m| m.contains(fragment)) {
+                return messages;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{fragment:?} never logged: {:#?}", self.log_messages());
+    }
+
+    async fn invoke_without_tail(
+        &self,
+        config: &Arc<FunctionConfig>,
+        payload: &str,
+    ) -> InvokeResult {
+        let request = InvokeRequest {
+            config: Arc::clone(config),
+            code_dir: self.code.path().to_path_buf(),
+            request_id: model::ids::request_id(),
+            payload: Bytes::from(payload.to_string()),
+            invoked_arn: "arn:aws:lambda:us-east-1:000000000000:function:f".into(),
+            trace_id: None,
+            client_context: None,
+            cognito_identity: None,
+            want_tail: false,
+        };
+        self.pool.invoke(request).await.unwrap()
+    }
+
     async fn invoke(&self, config: &Arc<FunctionConfig>, payload: &str) -> InvokeResult {
         let request = InvokeRequest {
             config: Arc::clone(config),
@@ -270,4 +345,83 @@ async fn a_new_revision_retires_the_old_environments() {
     );
     fx.pool.retire("f");
     assert_eq!(fx.pool.idle_count("f"), 0);
+}
+
+#[tokio::test]
+async fn external_extensions_get_invoke_and_shutdown_events() {
+    let fx = fixture_with(&[("bash-ext", EXTENSION)]);
+    let config = config(3, &[]);
+    let first = fx.invoke(&config, r#"{"n":1}"#).await;
+    assert_eq!(first.function_error, None, "{first:?}");
+    let tail = first.log_tail.unwrap();
+    assert!(tail.contains("Init Duration"), "{tail}");
+    let messages = fx.wait_for_log("\"eventType\":\"INVOKE\"").await;
+    assert!(
+        messages
+            .iter()
+            .any(|m| m == "EXTENSION\tName: bash-ext\tState: Ready\tEvents: [INVOKE, SHUTDOWN]"),
+        "{messages:#?}"
+    );
+    let invoke_line = messages
+        .iter()
+        .find(|m| m.contains("\"eventType\":\"INVOKE\""))
+        .unwrap();
+    assert!(
+        invoke_line.contains("arn:aws:lambda:us-east-1:000000000000:function:f"),
+        "{invoke_line}"
+    );
+
+    fx.pool.retire("f");
+    fx.wait_for_log("\"shutdownReason\":\"spindown\"").await;
+}
+
+#[tokio::test]
+async fn post_invoke_work_delays_the_next_invocation_not_the_caller() {
+    let fx = fixture_with(&[("bash-ext", EXTENSION)]);
+    let config = config(5, &[("EXT_SLEEP", "1")]);
+    fx.invoke(&config, "{}").await;
+    fx.wait_for_log("[bash-ext] done").await;
+
+    let started = Instant::now();
+    let answered = fx.invoke_without_tail(&config, r#"{"n":2}"#).await;
+    assert_eq!(answered.body.as_ref(), br#"{"n":2}"#);
+    assert!(
+        started.elapsed() < Duration::from_millis(800),
+        "the caller does not wait: {:?}",
+        started.elapsed()
+    );
+
+    // The environment is busy until the extension is done, so the next invocation waits for it
+    // (or starts a second environment); with the tail, the report covers the extension's work.
+    let tailed = fx.invoke(&config, r#"{"n":3}"#).await;
+    let tail = tailed.log_tail.unwrap();
+    let report = tail.lines().find(|l| l.starts_with("REPORT")).unwrap();
+    let duration: f64 = report
+        .split("Duration: ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        duration >= 1000.0,
+        "post-invoke work counts in Duration: {report}"
+    );
+}
+
+#[tokio::test]
+async fn an_extension_that_crashes_during_init_fails_the_init() {
+    let crashing = "#!/bin/bash\necho '[crash-ext] giving up'\nexit 4\n";
+    let fx = fixture_with(&[("crash-ext", crashing)]);
+    let result = fx.invoke(&config(3, &[]), "{}").await;
+    let document = error_document(&result);
+    assert_eq!(document["errorType"], "Extension.InitError", "{document}");
+    assert!(
+        result
+            .log_tail
+            .unwrap()
+            .contains("Status: error\tError Type: Extension.InitError")
+    );
 }

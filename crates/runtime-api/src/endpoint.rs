@@ -46,6 +46,8 @@ pub enum EndpointEvent {
         error_type: String,
         init: bool,
     },
+    /// An extension registered (external extensions must, before the runtime starts).
+    Registered { name: String },
     /// An extension subscribed to telemetry (for the `TELEMETRY` log line).
     Subscribed { name: String, types: String },
 }
@@ -164,6 +166,11 @@ impl Endpoint {
             }
             notified.await;
         }
+    }
+
+    /// True when no extension is processing an event (always true without extensions).
+    pub fn extensions_idle(&self) -> bool {
+        self.lock().extensions.all_idle()
     }
 
     /// Sends SHUTDOWN to the extensions subscribed to it; false when none is.
@@ -298,6 +305,9 @@ impl Endpoint {
         shared
             .extension_wakers
             .insert(id.clone(), Arc::new(Notify::new()));
+        let _ = self.inner.events.send(EndpointEvent::Registered {
+            name: name.to_string(),
+        });
         let config = &self.inner.config;
         let mut body = serde_json::json!({
             "functionName": config.function_name,

@@ -95,6 +95,9 @@ async fn init_waits_for_every_extension_and_invoke_for_its_subscribers() {
         async move { client.get(url).send().await.unwrap().status() }
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
+    let registered = |name: &str| Ok(EndpointEvent::Registered { name: name.into() });
+    assert_eq!(fx.events.try_recv(), registered("external-ext"));
+    assert_eq!(fx.events.try_recv(), registered("internal-ext"));
     assert!(
         fx.events.try_recv().is_err(),
         "not ready before the extensions call next"
@@ -264,6 +267,10 @@ async fn an_extension_init_error_is_reported() {
     assert_eq!(response.status(), 202);
     assert_eq!(
         fx.events.recv().await,
+        Some(EndpointEvent::Registered { name: "x".into() })
+    );
+    assert_eq!(
+        fx.events.recv().await,
         Some(EndpointEvent::ExtensionError {
             name: "x".into(),
             error_type: "Extension.ConfigInvalid".into(),
@@ -313,6 +320,12 @@ async fn telemetry_subscribers_receive_batches_of_what_they_asked_for() {
         .await
         .unwrap();
     assert_eq!(subscribe.status(), 200);
+    assert_eq!(
+        fx.events.recv().await,
+        Some(EndpointEvent::Registered {
+            name: "telemetry-ext".into()
+        })
+    );
     assert_eq!(
         fx.events.recv().await,
         Some(EndpointEvent::Subscribed {
