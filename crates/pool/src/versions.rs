@@ -53,12 +53,15 @@ impl Versions {
     /// The current generation of `config`'s version; a newer configuration retires the old one.
     pub(crate) fn generation(&self, config: &FunctionConfig) -> Arc<Generation> {
         let mut functions = lock(&self.by_function);
-        let versions = functions.entry(config.name.clone()).or_default();
-        if let Some(current) = versions.get(&config.version)
+        // The warm path: the current generation exists; no allocation.
+        if let Some(current) = functions
+            .get(&config.name)
+            .and_then(|v| v.get(&config.version))
             && current.revision_id == config.revision_id
         {
             return Arc::clone(current);
         }
+        let versions = functions.entry(config.name.clone()).or_default();
         let fresh = Arc::new(Generation {
             revision_id: config.revision_id.clone(),
             idle: Mutex::new(Vec::new()),
