@@ -1,0 +1,181 @@
+//! The function operations: CreateFunction, GetFunction, GetFunctionConfiguration,
+//! ListFunctions, UpdateFunctionCode, UpdateFunctionConfiguration, DeleteFunction, and the
+//! download link of a function's code.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::request::{Caller, Label, Query, json_body};
+use crate::shapes::{
+    CodeLocation, CreateFunctionRequest, FunctionConfiguration, GetFunctionResponse,
+    ListFunctionsResponse, StateMembers, UpdateFunctionCodeRequest,
+    UpdateFunctionConfigurationRequest,
+};
+
+/// Path of the code download route, followed by the package's sha256 in hex.
+pub(crate) const CODE_PATH: &str = "/_flint/code/";
+
+/// `POST /2015-03-31/functions`
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let request: CreateFunctionRequest = json_body(body, "CreateFunction").await?;
+    let config = state
+        .control
+        .create_function(&caller.scope, request.into_spec()?)
+        .await?;
+    let shape = FunctionConfiguration::new(&config, &caller.scope, None, StateMembers::Shown);
+    Ok((StatusCode::CREATED, Json(shape)).into_response())
+}
+
+/// `GET /2015-03-31/functions/{FunctionName}`
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Label(name): Label,
+    query: Query,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let details = state
+        .control
+        .get_function(&caller.scope, &name, query.get("Qualifier"))
+        .await?;
+    let base = match &state.settings.public_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("127.0.0.1");
+            format!("http://{host}")
+        }
+    };
+    let response = GetFunctionResponse {
+        configuration: FunctionConfiguration::new(
+            &details.config,
+            &caller.scope,
+            details.qualifier.as_deref(),
+            StateMembers::Shown,
+        ),
+        code: CodeLocation {
+            repository_type: "S3",
+            location: format!("{base}{CODE_PATH}{}", details.config.code.sha256_hex),
+        },
+        tags: &details.meta.tags,
+    };
+    Ok(Json(response).into_response())
+}
+
+/// `GET /2015-03-31/functions/{FunctionName}/configuration`
+pub(crate) async fn get_configuration(
+    State(state): State<AppState>,
+    caller: Caller,
+    Label(name): Label,
+    query: Query,
+) -> Result<Response, ApiError> {
+    let details = state
+        .control
+        .get_function(&caller.scope, &name, query.get("Qualifier"))
+        .await?;
+    let shape = FunctionConfiguration::new(
+        &details.config,
+        &caller.scope,
+        details.qualifier.as_deref(),
+        StateMembers::Shown,
+    );
+    Ok(Json(shape).into_response())
+}
+
+/// `GET /2015-03-31/functions`
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Query,
+) -> Result<Response, ApiError> {
+    let max_items = query.integer("MaxItems", "maxItems")?;
+    let page = state
+        .control
+        .list_functions(query.get("Marker"), max_items)
+        .await?;
+    let response = ListFunctionsResponse {
+        functions: page
+            .functions
+            .iter()
+            .map(|config| {
+                FunctionConfiguration::new(config, &caller.scope, None, StateMembers::Omitted)
+            })
+            .collect(),
+        next_marker: page.next_marker,
+    };
+    Ok(Json(response).into_response())
+}
+
+/// `PUT /2015-03-31/functions/{FunctionName}/code`
+pub(crate) async fn update_code(
+    State(state): State<AppState>,
+    caller: Caller,
+    Label(name): Label,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let request: UpdateFunctionCodeRequest = json_body(body, "UpdateFunctionCode").await?;
+    let config = state
+        .control
+        .update_function_code(&caller.scope, &name, request.into_update()?)
+        .await?;
+    let shape = FunctionConfiguration::new(&config, &caller.scope, None, StateMembers::Shown);
+    Ok(Json(shape).into_response())
+}
+
+/// `PUT /2015-03-31/functions/{FunctionName}/configuration`
+pub(crate) async fn update_configuration(
+    State(state): State<AppState>,
+    caller: Caller,
+    Label(name): Label,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let request: UpdateFunctionConfigurationRequest =
+        json_body(body, "UpdateFunctionConfiguration").await?;
+    let config = state
+        .control
+        .update_function_configuration(&caller.scope, &name, request.into_update())
+        .await?;
+    let shape = FunctionConfiguration::new(&config, &caller.scope, None, StateMembers::Shown);
+    Ok(Json(shape).into_response())
+}
+
+/// `DELETE /2015-03-31/functions/{FunctionName}`
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Label(name): Label,
+    query: Query,
+) -> Result<StatusCode, ApiError> {
+    state
+        .control
+        .delete_function(&caller.scope, &name, query.get("Qualifier"))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /_flint/code/{sha256}`: the `Code.Location` of GetFunction.
+pub(crate) async fn download_code(
+    State(state): State<AppState>,
+    Label(sha256_hex): Label,
+) -> Result<Response, ApiError> {
+    let zip = state.control.code_zip(&sha256_hex).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/zip"),
+        )],
+        zip,
+    )
+        .into_response())
+}

@@ -1,0 +1,285 @@
+//! `flint serve`: opens the data directory, wires store, code, logs, runtimes, pool, control
+//! plane and API together, and serves until SIGINT or SIGTERM.
+
+use std::io::IsTerminal as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+/// How long in-flight requests may take to finish once a stop is asked for; environments still
+/// busy after that are stopped with the server.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Options of `flint serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Address the Lambda API listens on.
+    #[arg(long, env = "FLINT_LISTEN", default_value = "127.0.0.1:9000")]
+    pub(crate) listen: SocketAddr,
+    /// Where functions, code and logs are kept (default: $XDG_DATA_HOME/flint or ~/.local/share/flint).
+    #[arg(long, env = "FLINT_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// The account id in every ARN (12 digits).
+    #[arg(long, env = "FLINT_ACCOUNT_ID", default_value = "000000000000", value_parser = parse_account_id)]
+    pub(crate) account_id: String,
+    /// The region of unsigned requests; signed requests name their own.
+    #[arg(long, env = "FLINT_REGION", default_value = "us-east-1")]
+    pub(crate) region: String,
+    /// Seconds an idle execution environment is kept warm.
+    #[arg(
+        long,
+        env = "FLINT_IDLE_TIMEOUT",
+        default_value_t = 600,
+        value_name = "SECS"
+    )]
+    pub(crate) idle_timeout: u64,
+    /// A directory that already contains awslambdaric (for hosts that cannot install it).
+    #[arg(long, env = "FLINT_PYTHON_CLIENT_DIR", value_name = "DIR")]
+    pub(crate) python_client_dir: Option<PathBuf>,
+}
+
+fn parse_account_id(text: &str) -> Result<String, String> {
+    if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(text.to_string())
+    } else {
+        Err(format!("an account id is 12 digits, not {text:?}"))
+    }
+}
+
+/// The directories of a data directory.
+#[derive(Debug)]
+struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    fn database(&self) -> PathBuf {
+        self.root.join("flint.db")
+    }
+    fn code(&self) -> PathBuf {
+        self.root.join("code")
+    }
+    fn logs(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+    fn runtimes(&self) -> PathBuf {
+        self.root.join("runtimes")
+    }
+    /// An empty directory, the `/opt` of functions without layers.
+    fn empty(&self) -> PathBuf {
+        self.root.join("empty")
+    }
+}
+
+/// `$XDG_DATA_HOME/flint`, else `$HOME/.local/share/flint`.
+fn default_data_dir(xdg_data_home: Option<&str>, home: Option<&str>) -> anyhow::Result<PathBuf> {
+    if let Some(xdg) = xdg_data_home.filter(|dir| Path::new(dir).is_absolute()) {
+        return Ok(Path::new(xdg).join("flint"));
+    }
+    let home = home
+        .filter(|dir| !dir.is_empty())
+        .context("neither XDG_DATA_HOME nor HOME is set: pass --data-dir")?;
+    Ok(Path::new(home).join(".local/share/flint"))
+}
+
+/// `AWS_ENDPOINT_URL` for functions: how an environment on this host reaches the API. A server
+/// listening on every address is reached on loopback.
+fn endpoint_url(local: SocketAddr) -> String {
+    let ip = local.ip();
+    let reachable = if ip.is_unspecified() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        ip
+    };
+    format!("http://{}", SocketAddr::new(reachable, local.port()))
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // A subscriber installed earlier (by a test harness, say) keeps working; this one is then
+    // not needed.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+
+    let root = match args.data_dir {
+        Some(dir) => dir,
+        None => default_data_dir(
+            std::env::var("XDG_DATA_HOME").ok().as_deref(),
+            std::env::var("HOME").ok().as_deref(),
+        )?,
+    };
+    let data = DataDir { root };
+    for dir in [data.code(), data.logs(), data.runtimes(), data.empty()] {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("could not create {}", dir.display()))?;
+    }
+    let store = store::SqliteStore::open(&data.database())
+        .with_context(|| format!("could not open the store in {}", data.root.display()))?;
+    let code = store::CodeStore::open(&data.code())?;
+    let logs = logs::LogStore::open(&data.logs(), logs::LogLimits::default())?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("could not listen on {}", args.listen))?;
+    let local = listener.local_addr()?;
+
+    let runtimes = runtimes::Runtimes::new(runtimes::RuntimeSettings {
+        root: data.runtimes(),
+        python_client_dir: args.python_client_dir,
+    });
+    tracing::warn!("isolation is off: execution environments run as plain processes of this user");
+    let pool = pool::Pool::new(
+        pool::PoolSettings {
+            scope: model::Scope {
+                region: args.region.clone(),
+                account: args.account_id.clone(),
+            },
+            endpoint_url: endpoint_url(local),
+            idle_timeout: Duration::from_secs(args.idle_timeout),
+            empty_dir: data.empty(),
+        },
+        Arc::new(sandbox::ProcessLauncher),
+        runtimes.clone(),
+        logs.clone(),
+    );
+    let control = control::ControlPlane::new(control::ControlParts {
+        store: Arc::new(store),
+        code,
+        pool,
+        runtimes,
+        logs,
+        clock: Arc::new(model::SystemClock),
+        account_id: args.account_id,
+    });
+    let removed = control
+        .collect_unreferenced_code()
+        .await
+        .context("could not remove unreferenced code")?;
+    if removed > 0 {
+        tracing::info!(removed, "removed deployment packages no function uses");
+    }
+
+    let app = api::app(
+        control.clone(),
+        api::ApiSettings {
+            default_region: args.region,
+            public_url: None,
+        },
+    );
+    println!(
+        "flint listening on http://{local} (data in {})",
+        data.root.display()
+    );
+    serve_until_stopped(listener, app).await?;
+    control.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Serves until SIGINT or SIGTERM, then stops accepting and waits a little for requests in
+/// flight.
+async fn serve_until_stopped(listener: TcpListener, app: axum::Router) -> anyhow::Result<()> {
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let listener = listener.tap_io(|socket| {
+        // Without it small responses wait for delayed ACKs (tens of ms per invoke).
+        if let Err(error) = socket.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        stop_signal().await;
+        let _ = stopping_tx.send(());
+    });
+    let mut serving = tokio::spawn(async move { server.await });
+    tokio::select! {
+        ended = &mut serving => return Ok(ended??),
+        _ = stopping_rx => {}
+    }
+    tracing::info!("stopping: waiting for requests in flight");
+    match tokio::time::timeout(STOP_GRACE, &mut serving).await {
+        Ok(ended) => ended??,
+        Err(_) => {
+            tracing::warn!(
+                grace_secs = STOP_GRACE.as_secs(),
+                "requests still running after the grace period are cut off"
+            );
+            serving.abort();
+        }
+    }
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn stop_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch SIGTERM; stop with Ctrl-C");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        result = interrupt => {
+            if let Err(error) = result {
+                tracing::warn!(%error, "cannot watch SIGINT");
+                std::future::pending::<()>().await;
+            }
+        }
+        () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_dir_follows_xdg_then_home() {
+        let check = |xdg, home, expect: Option<&str>| {
+            let got = default_data_dir(xdg, home).ok();
+            assert_eq!(got.as_deref(), expect.map(Path::new), "{xdg:?} {home:?}");
+        };
+        check(Some("/xdg"), Some("/home/u"), Some("/xdg/flint"));
+        check(
+            Some("relative"),
+            Some("/home/u"),
+            Some("/home/u/.local/share/flint"),
+        );
+        check(None, Some("/home/u"), Some("/home/u/.local/share/flint"));
+        check(None, None, None);
+    }
+
+    #[test]
+    fn functions_reach_the_api_on_loopback_when_listening_everywhere() {
+        let check = |listen: &str, expect: &str| {
+            assert_eq!(endpoint_url(listen.parse().unwrap()), expect, "{listen}");
+        };
+        check("0.0.0.0:9000", "http://127.0.0.1:9000");
+        check("127.0.0.1:9000", "http://127.0.0.1:9000");
+        check("127.0.0.2:9000", "http://127.0.0.2:9000");
+        check("[::]:9000", "http://127.0.0.1:9000");
+        check("[::1]:9000", "http://[::1]:9000");
+        check("192.0.2.7:9000", "http://192.0.2.7:9000");
+    }
+
+    #[test]
+    fn account_ids_are_twelve_digits() {
+        assert!(parse_account_id("000000000000").is_ok());
+        assert!(parse_account_id("12345").is_err());
+        assert!(parse_account_id("00000000000a").is_err());
+    }
+}
