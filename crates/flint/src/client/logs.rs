@@ -183,6 +183,11 @@ pub(crate) async fn run(flint: &Flint, args: LogsArgs) -> anyhow::Result<()> {
             Ok(()) => {}
             Err(error) if is_not_found(&error) => {
                 if !said_no_logs {
+                    // No log group: either the function never ran, or there is no such function.
+                    let path = crate::client::function::function_path(&args.name, "/configuration");
+                    flint
+                        .send(flint.request(reqwest::Method::GET, &path))
+                        .await?;
                     writeln!(out, "no logs yet for {}", args.name)?;
                     said_no_logs = true;
                 }
