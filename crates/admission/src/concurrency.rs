@@ -106,12 +106,15 @@ pub struct ReservationRefused {
     pub message: String,
 }
 
-/// Checks a new reserved concurrency for a function, given the reservations of all the other
-/// functions: at least `unreserved_minimum` must stay unreserved, as on Lambda.
+/// Checks a new reserved concurrency for a function. `reserved_by_others` is what the other
+/// functions take from the account: their reservations, and the provisioned concurrency of those
+/// without one. At least `unreserved_minimum` must stay unreserved, and the reservation must hold
+/// the function's own provisioned concurrency, as on Lambda.
 pub fn check_reservation(
     limits: &AccountLimits,
     requested: u32,
     reserved_by_others: u32,
+    provisioned: u32,
 ) -> Result<(), ReservationRefused> {
     let available = limits
         .concurrency
@@ -121,6 +124,57 @@ pub fn check_reservation(
         return Err(ReservationRefused {
             message: format!(
                 "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [{}].",
+                limits.unreserved_minimum
+            ),
+        });
+    }
+    if requested < provisioned {
+        return Err(ReservationRefused {
+            message: format!(
+                "ReservedConcurrentExecutions {requested} should not be lower than function's total provisioned concurrency [{provisioned}]."
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The concurrency no function reserved: the account's, less the reservations and the
+/// provisioned concurrency of functions without a reservation (`taken`).
+pub fn unreserved(limits: &AccountLimits, taken: u32) -> u32 {
+    limits.concurrency.saturating_sub(taken)
+}
+
+/// Checks a provisioned concurrency of `requested` environments for one version or alias of a
+/// function. `elsewhere` is the function's provisioned concurrency on its other versions and
+/// aliases; `unreserved_now` is the account's unreserved concurrency before this request, with
+/// this qualifier's current provisioned concurrency given back.
+pub fn check_provisioned(
+    limits: &AccountLimits,
+    requested: u32,
+    elsewhere: u32,
+    reserved: Option<u32>,
+    unreserved_now: u32,
+) -> Result<(), ReservationRefused> {
+    if let Some(reserved) = reserved {
+        if requested.saturating_add(elsewhere) > reserved {
+            return Err(ReservationRefused {
+                message: "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution for function".to_owned(),
+            });
+        }
+        return Ok(());
+    }
+    if requested > limits.concurrency {
+        return Err(ReservationRefused {
+            message: format!(
+                "Specified ConcurrentExecutions for function is greater than account's unreserved concurrency [{}].",
+                limits.concurrency
+            ),
+        });
+    }
+    if requested > unreserved_now.saturating_sub(limits.unreserved_minimum) {
+        return Err(ReservationRefused {
+            message: format!(
+                "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [{}].",
                 limits.unreserved_minimum
             ),
         });
@@ -221,10 +275,76 @@ mod tests {
     #[test]
     fn reservations_leave_the_unreserved_minimum() {
         let limits = AccountLimits::default();
-        assert!(check_reservation(&limits, 900, 0).is_ok());
-        assert!(check_reservation(&limits, 901, 0).is_err());
-        assert!(check_reservation(&limits, 500, 400).is_ok());
-        assert!(check_reservation(&limits, 501, 400).is_err());
+        assert!(check_reservation(&limits, 900, 0, 0).is_ok());
+        assert!(check_reservation(&limits, 901, 0, 0).is_err());
+        assert!(check_reservation(&limits, 500, 400, 0).is_ok());
+        assert!(check_reservation(&limits, 501, 400, 0).is_err());
+        assert!(check_reservation(&limits, 0, 0, 0).is_ok());
+    }
+
+    #[test]
+    fn reservations_hold_the_provisioned_concurrency() {
+        let limits = AccountLimits::default();
+        assert!(check_reservation(&limits, 3, 0, 3).is_ok());
+        let refused = check_reservation(&limits, 2, 0, 3).unwrap_err();
+        assert_eq!(
+            refused.message,
+            "ReservedConcurrentExecutions 2 should not be lower than function's total provisioned concurrency [3]."
+        );
+    }
+
+    #[track_caller]
+    fn check_provision(
+        requested: u32,
+        elsewhere: u32,
+        reserved: Option<u32>,
+        unreserved_now: u32,
+        expect: Result<(), &str>,
+    ) {
+        let got = check_provisioned(
+            &AccountLimits::default(),
+            requested,
+            elsewhere,
+            reserved,
+            unreserved_now,
+        );
+        match (got, expect) {
+            (Ok(()), Ok(())) => {}
+            (Err(refused), Err(fragment)) => {
+                assert!(refused.message.contains(fragment), "{}", refused.message)
+            }
+            (got, expect) => panic!("got {got:?}, expected {expect:?}"),
+        }
+    }
+
+    #[test]
+    fn provisioned_concurrency_fits_the_reservation_or_the_unreserved_pool() {
+        check_provision(3, 2, Some(5), 995, Ok(()));
+        check_provision(
+            4,
+            2,
+            Some(5),
+            995,
+            Err("should not be greater than the reserved"),
+        );
+        check_provision(900, 0, None, 1_000, Ok(()));
+        check_provision(901, 0, None, 1_000, Err("below its minimum value of [100]"));
+        check_provision(100, 0, None, 150, Err("below its minimum value of [100]"));
+        check_provision(
+            1_001,
+            0,
+            None,
+            1_000,
+            Err("greater than account's unreserved concurrency [1000]"),
+        );
+    }
+
+    #[test]
+    fn unreserved_is_what_nobody_took() {
+        let limits = AccountLimits::default();
+        assert_eq!(unreserved(&limits, 0), 1_000);
+        assert_eq!(unreserved(&limits, 250), 750);
+        assert_eq!(unreserved(&limits, 2_000), 0);
     }
 
     #[test]

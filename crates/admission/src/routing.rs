@@ -18,35 +18,55 @@ impl<'a> Routing<'a> {
     }
 }
 
-/// Why a routing configuration is refused.
+/// Why a routing configuration is refused, in the order Lambda checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoutingError {
-    /// A weight outside [0, 1].
-    WeightOutOfRange,
     /// More than one additional version.
     TooManyVersions,
+    /// A weight outside [0, 1].
+    WeightOutOfRange,
     /// The additional version is the alias's own version.
     SameVersion,
-    /// Routing only works between published versions.
+    /// The alias points at `$LATEST`, which cannot share its invocations.
+    LatestWithRouting,
+    /// The additional version is not a published version number.
     NotPublished,
 }
 
-/// Checks a routing configuration as Lambda does.
+/// Checks a routing configuration as Lambda does: `primary` is the alias's version, each
+/// additional version comes with its weight.
 pub fn validate(primary: &str, additional: &[(String, f64)]) -> Result<(), RoutingError> {
     match additional {
         [] => Ok(()),
         [(version, weight)] => {
-            if !(0.0..=1.0).contains(weight) || weight.is_nan() {
+            if weight.is_nan() || !(0.0..=1.0).contains(weight) {
                 Err(RoutingError::WeightOutOfRange)
             } else if version == primary {
                 Err(RoutingError::SameVersion)
-            } else if primary == "$LATEST" || version == "$LATEST" {
+            } else if primary == "$LATEST" {
+                Err(RoutingError::LatestWithRouting)
+            } else if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
                 Err(RoutingError::NotPublished)
             } else {
                 Ok(())
             }
         }
         _ => Err(RoutingError::TooManyVersions),
+    }
+}
+
+impl Routing<'_> {
+    /// How `count` environments kept ready for the alias are shared: the additional version gets
+    /// its weight's share, rounded to the nearest whole environment, the alias's version the rest.
+    pub fn split(&self, count: u32) -> (u32, u32) {
+        match self.additional {
+            Some((_, weight)) => {
+                let extra = (f64::from(count) * weight.clamp(0.0, 1.0)).round() as u32;
+                let extra = extra.min(count);
+                (count - extra, extra)
+            }
+            None => (count, 0),
+        }
     }
 }
 
@@ -95,17 +115,40 @@ mod tests {
 
     #[test]
     fn validation_rules() {
+        use RoutingError::*;
         check("1", &[], Ok(()));
         check("$LATEST", &[], Ok(()));
         check("1", &[("2", 0.5)], Ok(()));
-        check("1", &[("2", 1.5)], Err(RoutingError::WeightOutOfRange));
-        check("1", &[("2", -0.1)], Err(RoutingError::WeightOutOfRange));
-        check("1", &[("1", 0.5)], Err(RoutingError::SameVersion));
-        check("$LATEST", &[("2", 0.5)], Err(RoutingError::NotPublished));
-        check(
-            "1",
-            &[("2", 0.1), ("3", 0.1)],
-            Err(RoutingError::TooManyVersions),
-        );
+        check("1", &[("2", 0.0)], Ok(()));
+        check("1", &[("2", 1.0)], Ok(()));
+        check("1", &[("2", 1.5)], Err(WeightOutOfRange));
+        check("1", &[("2", -0.1)], Err(WeightOutOfRange));
+        check("1", &[("2", f64::NAN)], Err(WeightOutOfRange));
+        check("1", &[("1", 0.5)], Err(SameVersion));
+        check("$LATEST", &[("2", 0.5)], Err(LatestWithRouting));
+        check("1", &[("$LATEST", 0.5)], Err(NotPublished));
+        check("1", &[("live", 0.5)], Err(NotPublished));
+        check("1", &[("2", 0.1), ("3", 0.1)], Err(TooManyVersions));
+        // Lambda counts the versions before it looks at the weights.
+        check("1", &[("2", 7.0), ("3", 0.1)], Err(TooManyVersions));
+    }
+
+    #[track_caller]
+    fn check_split(additional: Option<f64>, count: u32, expect: (u32, u32)) {
+        let routing = Routing {
+            primary: "1",
+            additional: additional.map(|weight| ("2", weight)),
+        };
+        assert_eq!(routing.split(count), expect, "{additional:?} of {count}");
+    }
+
+    #[test]
+    fn provisioned_environments_follow_the_weights() {
+        check_split(None, 5, (5, 0));
+        check_split(Some(0.2), 10, (8, 2));
+        check_split(Some(0.25), 2, (1, 1));
+        check_split(Some(0.1), 3, (3, 0));
+        check_split(Some(1.0), 4, (0, 4));
+        check_split(Some(0.5), 0, (0, 0));
     }
 }

@@ -26,6 +26,7 @@ pub enum ErrorCode {
     Service,
     Validation,
     UnknownOperation,
+    ProvisionedConcurrencyConfigNotFound,
 }
 
 /// How the message member of an error body is spelled.
@@ -48,7 +49,7 @@ impl MessageMember {
 
 impl ErrorCode {
     /// Every code, for tests that walk the table.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::InvalidParameterValue,
         ErrorCode::InvalidRequestContent,
         ErrorCode::RequestTooLarge,
@@ -59,6 +60,7 @@ impl ErrorCode {
         ErrorCode::Service,
         ErrorCode::Validation,
         ErrorCode::UnknownOperation,
+        ErrorCode::ProvisionedConcurrencyConfigNotFound,
     ];
 
     /// The table: the code's name, its HTTP status and the casing of its message member, as in
@@ -102,6 +104,11 @@ impl ErrorCode {
             ErrorCode::UnknownOperation => {
                 ("UnknownOperationException", StatusCode::NOT_FOUND, Lower)
             }
+            ErrorCode::ProvisionedConcurrencyConfigNotFound => (
+                "ProvisionedConcurrencyConfigNotFoundException",
+                StatusCode::NOT_FOUND,
+                Lower,
+            ),
         }
     }
 
@@ -119,13 +126,28 @@ impl ErrorCode {
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// The `Reason` member of a `TooManyRequestsException`; its answer then also carries
+    /// `Retry-After`.
+    pub reason: Option<&'static str>,
 }
+
+/// Seconds a throttled caller is told to wait (`Retry-After`).
+const THROTTLE_RETRY_AFTER_S: u32 = 1;
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             code,
             message: message.into(),
+            reason: None,
+        }
+    }
+
+    /// A `TooManyRequestsException` with Lambda's `Reason`.
+    pub fn throttled(reason: &'static str) -> Self {
+        ApiError {
+            reason: Some(reason),
+            ..ApiError::new(ErrorCode::TooManyRequests, "Rate Exceeded.")
         }
     }
 
@@ -164,7 +186,10 @@ impl IntoResponse for ApiError {
         } else {
             "User"
         };
-        let mut body = serde_json::Map::with_capacity(2);
+        let mut body = serde_json::Map::with_capacity(3);
+        if let Some(reason) = self.reason {
+            body.insert("Reason".into(), reason.into());
+        }
         body.insert("Type".into(), fault.into());
         body.insert(member.as_str().into(), self.message.into());
         let mut response = (status, serde_json::Value::Object(body).to_string()).into_response();
@@ -174,6 +199,12 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/json"),
         );
         headers.insert(ERROR_TYPE, HeaderValue::from_static(name));
+        if self.reason.is_some() {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(THROTTLE_RETRY_AFTER_S),
+            );
+        }
         response
     }
 }
@@ -219,6 +250,55 @@ impl From<ControlError> for ApiError {
             ControlError::CodeNotFound { digest } => {
                 ApiError::new(ResourceNotFound, format!("Code not found: {digest}"))
             }
+            ControlError::LayerVersionNotFound { .. } => ApiError::new(
+                ResourceNotFound,
+                "The resource you requested does not exist.",
+            ),
+            ControlError::UnknownFunctionLayer { arn } => ApiError::new(
+                InvalidParameterValue,
+                format!("Layer version {arn} does not exist."),
+            ),
+            ControlError::LayerPolicyNotFound { .. } => ApiError::new(
+                ResourceNotFound,
+                "No policy is associated with the given resource.",
+            ),
+            ControlError::LayerStatementNotFound { statement_id, .. } => ApiError::new(
+                ResourceNotFound,
+                format!("Statement {statement_id} is not found in resource policy."),
+            ),
+            ControlError::LayerStatementExists { statement_id, .. } => ApiError::new(
+                ResourceConflict,
+                format!(
+                    "The statement id ({statement_id}) provided already exists. Please provide a new statement id, or remove the existing statement."
+                ),
+            ),
+            ControlError::LayerPolicyRevisionMismatch { .. } => ApiError::new(
+                PreconditionFailed,
+                "The Revision Id provided does not match the latest Revision Id. Call the GetLayerVersionPolicy API to retrieve the latest Revision Id",
+            ),
+            ControlError::AliasNotFound { arn } => {
+                ApiError::new(ResourceNotFound, format!("Cannot find alias arn: {arn}"))
+            }
+            ControlError::AliasExists { arn } => {
+                ApiError::new(ResourceConflict, format!("Alias already exists: {arn}"))
+            }
+            ControlError::VersionInUse { aliases, .. } => ApiError::new(
+                ResourceConflict,
+                format!(
+                    "Unable to delete version because the following aliases reference it: [{}]",
+                    aliases.join(", ")
+                ),
+            ),
+            ControlError::Throttled(throttled) => ApiError::throttled(throttled.reason.reason()),
+            ControlError::ProvisionedConfigNotFound => ApiError::new(
+                ProvisionedConcurrencyConfigNotFound,
+                "No Provisioned Concurrency Config found for this function",
+            ),
+            ControlError::EventInvokeConfigNotFound { arn } => ApiError::new(
+                ResourceNotFound,
+                format!("The function {arn} doesn't have an EventInvokeConfig"),
+            ),
+            ControlError::Conflict { message } => ApiError::new(ResourceConflict, message),
             internal @ (ControlError::Store(_)
             | ControlError::Invoke { .. }
             | ControlError::BackgroundTask { .. }
@@ -321,6 +401,27 @@ mod tests {
             "UnknownOperationException",
             404,
             "message",
+        );
+        check_row(
+            ErrorCode::ProvisionedConcurrencyConfigNotFound,
+            "ProvisionedConcurrencyConfigNotFoundException",
+            404,
+            "message",
+        );
+    }
+
+    #[tokio::test]
+    async fn throttles_carry_their_reason_and_retry_after() {
+        let response = ApiError::throttled("ReservedFunctionConcurrentInvocationLimitExceeded")
+            .into_response();
+        assert_eq!(response.headers()["retry-after"], "1");
+        let (status, code, body) =
+            render(ApiError::throttled("ConcurrentInvocationLimitExceeded")).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(code, "TooManyRequestsException");
+        assert_eq!(
+            body,
+            serde_json::json!({"Reason": "ConcurrentInvocationLimitExceeded", "Type": "User", "message": "Rate Exceeded."})
         );
     }
 

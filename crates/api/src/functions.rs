@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
+use crate::concurrency::ConcurrencyShape;
 use crate::error::ApiError;
 use crate::request::{Caller, Label, Query, json_body};
 use crate::shapes::{
@@ -19,6 +20,12 @@ use crate::shapes::{
 
 /// Path of the code download route, followed by the package's sha256 in hex.
 pub(crate) const CODE_PATH: &str = "/_flint/code/";
+
+/// The qualifier of a configuration answered with `Publish=true`: a published version's ARN
+/// names its version.
+fn published(config: &model::FunctionConfig) -> Option<&str> {
+    (config.version != model::function::LATEST).then_some(config.version.as_str())
+}
 
 /// `POST /2015-03-31/functions`
 pub(crate) async fn create(
@@ -31,7 +38,12 @@ pub(crate) async fn create(
         .control
         .create_function(&caller.scope, request.into_spec()?)
         .await?;
-    let shape = FunctionConfiguration::new(&config, &caller.scope, None, StateMembers::Shown);
+    let shape = FunctionConfiguration::new(
+        &config,
+        &caller.scope,
+        published(&config),
+        StateMembers::Shown,
+    );
     Ok((StatusCode::CREATED, Json(shape)).into_response())
 }
 
@@ -69,6 +81,11 @@ pub(crate) async fn get(
             location: format!("{base}{CODE_PATH}{}", details.config.code.sha256_hex),
         },
         tags: &details.meta.tags,
+        concurrency: details
+            .reserved_concurrency
+            .map(|reserved| ConcurrencyShape {
+                reserved_concurrent_executions: Some(i64::from(reserved)),
+            }),
     };
     Ok(Json(response).into_response())
 }
@@ -129,7 +146,12 @@ pub(crate) async fn update_code(
         .control
         .update_function_code(&caller.scope, &name, request.into_update()?)
         .await?;
-    let shape = FunctionConfiguration::new(&config, &caller.scope, None, StateMembers::Shown);
+    let shape = FunctionConfiguration::new(
+        &config,
+        &caller.scope,
+        published(&config),
+        StateMembers::Shown,
+    );
     Ok(Json(shape).into_response())
 }
 

@@ -6,7 +6,6 @@ use axum::extract::{FromRequestParts as _, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use control::{InvocationType, InvokeInput, InvokeOutcome};
-use model::limits::SYNC_PAYLOAD_MAX;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
@@ -31,7 +30,7 @@ pub(crate) async fn invoke(
     let want_tail = wants_tail(headers)?;
     let client_context = client_context(headers)?;
     let trace_id = text_header(headers, "x-amzn-trace-id").map(str::to_string);
-    let payload = read_body(body, SYNC_PAYLOAD_MAX, "InvokeFunction").await?;
+    let payload = read_body(body, invocation_type.payload_limit(), "InvokeFunction").await?;
     let input = InvokeInput {
         function_name: &name,
         qualifier: query.get("Qualifier"),
@@ -44,6 +43,8 @@ pub(crate) async fn invoke(
     };
     let result = match state.control.invoke(&caller.scope, input).await? {
         InvokeOutcome::DryRun => return Ok(StatusCode::NO_CONTENT.into_response()),
+        // The request id header, added to every response, is the one the function will see.
+        InvokeOutcome::Accepted => return Ok(StatusCode::ACCEPTED.into_response()),
         InvokeOutcome::Completed(result) => result,
     };
     let mut response = Response::new(Body::from(result.body));

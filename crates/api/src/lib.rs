@@ -9,15 +9,23 @@
 //! [`app`] builds the router without a socket, so tests drive it with `tower::ServiceExt`.
 
 mod account;
+mod aliases;
+mod concurrency;
 mod error;
+mod event_invoke_config;
 mod functions;
 mod invoke;
+mod invoke_async;
+mod layers;
 mod logs_api;
+mod metrics;
 mod request;
 mod shapes;
+mod status;
 mod tags;
 #[cfg(test)]
 mod tests;
+mod versions;
 
 use std::sync::Arc;
 
@@ -88,16 +96,82 @@ pub fn app(control: ControlPlane, settings: ApiSettings) -> Router {
             "/2015-03-31/functions/{name}/invocations",
             post(invoke::invoke),
         )
+        .route(
+            "/2014-11-13/functions/{name}/invoke-async",
+            post(invoke_async::invoke_async),
+        )
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config",
+            get(event_invoke_config::get)
+                .put(event_invoke_config::put)
+                .post(event_invoke_config::update)
+                .delete(event_invoke_config::delete),
+        )
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config/list",
+            get(event_invoke_config::list),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/versions",
+            get(versions::list).post(versions::publish),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/aliases",
+            get(aliases::list).post(aliases::create),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/aliases/{alias}",
+            get(aliases::get)
+                .put(aliases::update)
+                .delete(aliases::delete),
+        )
+        .route(
+            "/2017-10-31/functions/{name}/concurrency",
+            put(concurrency::put_reserved).delete(concurrency::delete_reserved),
+        )
+        .route(
+            "/2019-09-30/functions/{name}/concurrency",
+            get(concurrency::get_reserved),
+        )
+        .route(
+            "/2019-09-30/functions/{name}/provisioned-concurrency",
+            get(concurrency::get_or_list_provisioned)
+                .put(concurrency::put_provisioned)
+                .delete(concurrency::delete_provisioned),
+        )
         .route("/2016-08-19/account-settings", account_settings.clone())
         .route("/2016-08-19/account-settings/", account_settings)
         .route(
             "/2017-03-31/tags/{resource}",
             get(tags::list).post(tags::tag).delete(tags::untag),
         )
+        .route("/2018-10-31/layers", get(layers::list_or_find))
+        .route(
+            "/2018-10-31/layers/{layer}/versions",
+            get(layers::list_versions).post(layers::publish),
+        )
+        .route(
+            "/2018-10-31/layers/{layer}/versions/{version}",
+            get(layers::get).delete(layers::delete),
+        )
+        .route(
+            "/2018-10-31/layers/{layer}/versions/{version}/policy",
+            get(layers::get_policy).post(layers::add_permission),
+        )
+        .route(
+            "/2018-10-31/layers/{layer}/versions/{version}/policy/{statement}",
+            axum::routing::delete(layers::remove_permission),
+        )
         .route(
             &format!("{}{{sha256}}", functions::CODE_PATH),
             get(functions::download_code),
         )
+        .route(status::STATUS_PATH, get(status::all))
+        .route(
+            &format!("{}/{{name}}", status::STATUS_PATH),
+            get(status::function),
+        )
+        .route(metrics::METRICS_PATH, get(metrics::metrics))
         .route("/", post(logs_api::dispatch))
         .fallback(unknown_operation)
         .method_not_allowed_fallback(unknown_operation)

@@ -20,7 +20,7 @@ const BLOB: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// Decodes a blob member (`ZipFile`) of a JSON body.
-fn decode_blob(member: &str, text: &str) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn decode_blob(member: &str, text: &str) -> Result<Vec<u8>, ApiError> {
     BLOB.decode(text.trim())
         .map_err(|err| ApiError::unparseable_body(format!("{member} is not valid base64: {err}")))
 }
@@ -87,6 +87,14 @@ pub(crate) struct CreateFunctionRequest {
     layers: Option<Vec<String>>,
     architectures: Option<Vec<String>>,
     ephemeral_storage: Option<EphemeralStorageShape>,
+    dead_letter_config: Option<DeadLetterConfigShape>,
+}
+
+/// `DeadLetterConfig` of CreateFunction and UpdateFunctionConfiguration.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct DeadLetterConfigShape {
+    target_arn: Option<String>,
 }
 
 impl CreateFunctionRequest {
@@ -114,6 +122,7 @@ impl CreateFunctionRequest {
             package_type: self.package_type,
             publish: self.publish.unwrap_or(false),
             code: code.into_input()?,
+            dead_letter_target: self.dead_letter_config.and_then(|d| d.target_arn),
         })
     }
 }
@@ -165,6 +174,7 @@ pub(crate) struct UpdateFunctionConfigurationRequest {
     revision_id: Option<String>,
     layers: Option<Vec<String>>,
     ephemeral_storage: Option<EphemeralStorageShape>,
+    dead_letter_config: Option<DeadLetterConfigShape>,
 }
 
 impl UpdateFunctionConfigurationRequest {
@@ -181,6 +191,7 @@ impl UpdateFunctionConfigurationRequest {
             tracing_mode: self.tracing_config.and_then(|t| t.mode),
             layers: self.layers,
             revision_id: self.revision_id,
+            dead_letter_target: self.dead_letter_config.and_then(|d| d.target_arn),
         }
     }
 }
@@ -221,6 +232,16 @@ pub(crate) struct FunctionConfiguration<'a> {
     ephemeral_storage: EphemeralStorageOut,
     logging_config: LoggingConfigOut,
     snap_start: SnapStartOut,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    layers: Vec<LayerOut<'a>>,
+}
+
+/// One of `FunctionConfiguration.Layers`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct LayerOut<'a> {
+    arn: &'a str,
+    code_size: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -311,6 +332,14 @@ impl<'a> FunctionConfiguration<'a> {
                 apply_on: "None",
                 optimization_status: "Off",
             },
+            layers: config
+                .layers
+                .iter()
+                .map(|layer| LayerOut {
+                    arn: &layer.arn,
+                    code_size: layer.code.size,
+                })
+                .collect(),
         }
     }
 }
@@ -323,6 +352,9 @@ pub(crate) struct GetFunctionResponse<'a> {
     pub(crate) code: CodeLocation,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) tags: &'a BTreeMap<String, String>,
+    /// Present when the function has a reserved concurrency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) concurrency: Option<crate::concurrency::ConcurrencyShape>,
 }
 
 #[derive(Debug, Serialize)]

@@ -1,6 +1,6 @@
 //! GetAccountSettings: Lambda's account quotas and what the functions use of them.
 
-use model::limits::{ACCOUNT_CONCURRENCY_DEFAULT, TOTAL_CODE_SIZE_MAX, UNZIPPED_MAX, ZIP_FILE_MAX};
+use model::limits::{TOTAL_CODE_SIZE_MAX, UNZIPPED_MAX, ZIP_FILE_MAX};
 
 use crate::{ControlError, ControlPlane};
 
@@ -36,14 +36,17 @@ impl ControlPlane {
             .usage()
             .await
             .map_err(ControlError::Store)?;
+        let ledger = &self.inner.ledger;
         Ok(AccountSettings {
             limits: AccountLimits {
                 total_code_size: TOTAL_CODE_SIZE_MAX,
                 code_size_unzipped: UNZIPPED_MAX,
                 code_size_zipped: ZIP_FILE_MAX as u64,
-                concurrent_executions: ACCOUNT_CONCURRENCY_DEFAULT,
-                // No function reserves concurrency yet, so all of it is unreserved.
-                unreserved_concurrent_executions: ACCOUNT_CONCURRENCY_DEFAULT,
+                concurrent_executions: ledger.limits().concurrency,
+                unreserved_concurrent_executions: admission::concurrency::unreserved(
+                    ledger.limits(),
+                    ledger.taken_by_others(None),
+                ),
             },
             usage: AccountUsage {
                 total_code_size: usage.total_code_size,

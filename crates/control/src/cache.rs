@@ -10,11 +10,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use model::FunctionConfig;
 
-/// What an invocation of $LATEST needs: the configuration and the extracted code.
+/// What an invocation of $LATEST needs: the configuration, the extracted code and the merged
+/// layers (`None` without layers).
 #[derive(Debug)]
 pub(crate) struct LatestEntry {
     pub(crate) config: Arc<FunctionConfig>,
     pub(crate) code_dir: PathBuf,
+    pub(crate) opt_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Default)]
@@ -89,11 +91,13 @@ mod tests {
             },
             last_modified: "2026-01-15T10:00:00Z".parse().unwrap(),
             revision_id: revision.into(),
+            layers: Vec::new(),
             state: model::FunctionState::Active,
         };
         Arc::new(LatestEntry {
             config: Arc::new(config),
             code_dir: PathBuf::from("/code"),
+            opt_dir: None,
         })
     }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use model::CodeRef;
+use model::layer::LayerRef;
 use model::limits::{UNZIPPED_MAX, ZIP_FILE_MAX};
 use package::PackageError;
 use store::{CodeStore, StoreError};
@@ -24,6 +25,42 @@ impl ControlPlane {
         let code = Arc::clone(&self.inner.code);
         run_blocking("storing a deployment package", move || {
             store_blocking(&code, &zip)
+        })
+        .await?
+    }
+
+    /// Checks a layer archive against Lambda's limits and stores it. Layers are extracted when
+    /// a function first runs with them.
+    pub(crate) async fn store_layer_package(&self, zip: Vec<u8>) -> Result<CodeRef, ControlError> {
+        refuse_oversized(&zip)?;
+        let code = Arc::clone(&self.inner.code);
+        run_blocking("storing a layer archive", move || {
+            let inspected =
+                package::inspect(&zip, &package::Limits::lambda()).map_err(package_error)?;
+            code.put_zip(&inspected.sha256_hex, &zip)
+                .map_err(store_error)?;
+            Ok(CodeRef {
+                sha256_hex: inspected.sha256_hex,
+                size: inspected.size,
+                unzipped_size: inspected.unzipped_size,
+            })
+        })
+        .await?
+    }
+
+    /// The `/opt` of a function: its layers merged in order, made the first time; `None`
+    /// without layers.
+    pub(crate) async fn opt_dir(
+        &self,
+        layers: &[LayerRef],
+    ) -> Result<Option<PathBuf>, ControlError> {
+        if layers.is_empty() {
+            return Ok(None);
+        }
+        let store = Arc::clone(&self.inner.code);
+        let digests: Vec<String> = layers.iter().map(|l| l.code.sha256_hex.clone()).collect();
+        run_blocking("merging layers", move || {
+            store.merged_layers(&digests).map(Some).map_err(store_error)
         })
         .await?
     }
@@ -58,11 +95,11 @@ impl ControlPlane {
         .await?
     }
 
-    /// Removes every stored package that no function version refers to and returns how many
-    /// were removed; run at start-up, when no upload can be between its store write and its
-    /// database write.
+    /// Removes every stored package that no function version and no layer version refers to
+    /// and returns how many were removed; run at start-up, when no upload can be between its
+    /// store write and its database write.
     pub async fn collect_unreferenced_code(&self) -> Result<usize, ControlError> {
-        let referenced: HashSet<String> = self
+        let mut referenced: HashSet<String> = self
             .inner
             .store
             .referenced_code()
@@ -70,6 +107,13 @@ impl ControlPlane {
             .map_err(ControlError::Store)?
             .into_iter()
             .collect();
+        referenced.extend(
+            self.inner
+                .layers
+                .referenced_layer_code()
+                .await
+                .map_err(ControlError::Store)?,
+        );
         let store = Arc::clone(&self.inner.code);
         run_blocking("removing unreferenced code", move || {
             store.retain(&referenced).map_err(ControlError::Store)

@@ -70,6 +70,59 @@ pub enum ControlError {
         source: pool::PoolError,
     },
 
+    /// The layer version does not exist (or was deleted).
+    #[error("layer version {arn} not found")]
+    LayerVersionNotFound { arn: String },
+
+    /// A function names a layer version that does not exist.
+    #[error("layer version {arn} does not exist")]
+    UnknownFunctionLayer { arn: String },
+
+    /// The layer version has no policy (or no statements left).
+    #[error("layer version {arn} has no policy")]
+    LayerPolicyNotFound { arn: String },
+
+    /// RemoveLayerVersionPermission named a statement the policy does not have.
+    #[error("statement {statement_id} is not in the policy of layer version {arn}")]
+    LayerStatementNotFound { arn: String, statement_id: String },
+
+    /// AddLayerVersionPermission named a statement id the policy already has.
+    #[error("statement {statement_id} already exists in the policy of layer version {arn}")]
+    LayerStatementExists { arn: String, statement_id: String },
+
+    /// A `RevisionId` precondition on a layer version policy did not hold.
+    #[error("policy of layer version {arn} is not at revision {expected}")]
+    LayerPolicyRevisionMismatch { arn: String, expected: String },
+
+    /// GetAlias, UpdateAlias, DeleteAlias or a provisioned concurrency request named an alias
+    /// that does not exist.
+    #[error("alias {arn} not found")]
+    AliasNotFound { arn: String },
+
+    /// CreateAlias named an alias that exists.
+    #[error("alias {arn} already exists")]
+    AliasExists { arn: String },
+
+    /// DeleteFunction named a version that aliases still point at.
+    #[error("version {arn} is used by aliases {aliases:?}")]
+    VersionInUse { arn: String, aliases: Vec<String> },
+
+    /// Admission or the scaling rate refused an invocation.
+    #[error(transparent)]
+    Throttled(#[from] crate::admission::Throttled),
+
+    /// The version or alias has no provisioned concurrency configuration.
+    #[error("no provisioned concurrency configuration")]
+    ProvisionedConfigNotFound,
+
+    /// The function, version or alias (`arn`, qualified) has no event invoke configuration.
+    #[error("{arn} has no event invoke configuration")]
+    EventInvokeConfigNotFound { arn: String },
+
+    /// A request conflicts with the state of the function; `message` is meant for the caller.
+    #[error("conflict: {message}")]
+    Conflict { message: String },
+
     /// A blocking task (hashing, writing or extracting a package) did not complete.
     #[error("background task for {action} failed")]
     BackgroundTask {

@@ -1,7 +1,9 @@
 //! Creating, reading, listing, changing and deleting functions.
 
 use model::function::{FunctionMeta, LATEST};
+use model::layer;
 use model::limits::LIST_PAGE_MAX;
+use model::version::Qualifier;
 use model::{FunctionConfig, Runtime, RuntimeFamily, Scope, ids, validate};
 use store::StoreError;
 
@@ -17,6 +19,8 @@ pub struct FunctionDetails {
     pub meta: FunctionMeta,
     /// The qualifier the caller named, if any; Lambda then shows the qualified ARN.
     pub qualifier: Option<String>,
+    /// The function's reserved concurrency (GetFunction's `Concurrency`), if set.
+    pub reserved_concurrency: Option<u32>,
 }
 
 /// One page of ListFunctions.
@@ -40,12 +44,17 @@ impl ControlPlane {
         let name = resolve::new_function_name(scope, &spec.function_name)?;
         let new = spec.validate(name)?;
         self.prepare_runtime(new.runtime).await?;
+        let layers = self.resolve_layers(scope, &spec.layers).await?;
         let zip = spec.code.zip_file.unwrap_or_default();
         let code = self.store_package(zip).await?;
+        layer::combined_size(&code, &layers)?;
         let meta = FunctionMeta {
             tags: new.tags.clone(),
         };
-        let config = new.into_config(code, self.inner.clock.now(), ids::revision_id());
+        let config = FunctionConfig {
+            layers,
+            ..new.into_config(code, self.inner.clock.now(), ids::revision_id())
+        };
 
         let _write = self.inner.writes.lock().await;
         self.inner
@@ -58,6 +67,16 @@ impl ControlPlane {
             })?;
         self.changed(&config.name);
         tracing::info!(function = %config.name, runtime = %config.runtime, "created function");
+        if spec.publish {
+            // Lambda answers with the version it published.
+            let target = Target {
+                name: config.name.clone(),
+                qualifier: None,
+            };
+            return self
+                .publish_locked(scope, &target, &config.revision_id, None)
+                .await;
+        }
         Ok(config)
     }
 
@@ -69,12 +88,13 @@ impl ControlPlane {
         qualifier: Option<&str>,
     ) -> Result<FunctionDetails, ControlError> {
         let target = resolve::target(scope, function_name, qualifier)?;
-        target.require_latest(scope)?;
         let stored = self.stored(scope, &target).await?;
+        let config = self.configuration_of(scope, &target, stored.latest).await?;
         Ok(FunctionDetails {
-            config: stored.latest,
+            config,
             meta: stored.meta,
             qualifier: target.qualifier,
+            reserved_concurrency: self.inner.ledger.function(&target.name).reserved,
         })
     }
 
@@ -126,20 +146,30 @@ impl ControlPlane {
         }
         let code = self.store_package(zip).await?;
         let architectures = update.architectures;
-        self.write_latest(
-            scope,
-            &target,
-            update.revision_id.as_deref(),
-            move |current| {
-                let mut next = current.clone();
-                next.code = code;
-                if let Some(architectures) = architectures {
-                    next.architectures = architectures;
-                }
-                Ok(next)
-            },
-        )
-        .await
+        let latest = self
+            .write_latest(
+                scope,
+                &target,
+                update.revision_id.as_deref(),
+                move |current| {
+                    let mut next = current.clone();
+                    layer::combined_size(&code, &next.layers)?;
+                    next.code = code;
+                    if let Some(architectures) = architectures {
+                        next.architectures = architectures;
+                    }
+                    Ok(next)
+                },
+            )
+            .await?;
+        if !update.publish {
+            return Ok(latest);
+        }
+        // Publishes exactly the code just written: if `$LATEST` changed again meanwhile, the
+        // store refuses with a revision mismatch.
+        let _write = self.inner.writes.lock().await;
+        self.publish_locked(scope, &target, &latest.revision_id, None)
+            .await
     }
 
     /// UpdateFunctionConfiguration: changes the fields that are set.
@@ -153,9 +183,18 @@ impl ControlPlane {
         if let Some(runtime) = &update.runtime {
             self.prepare_runtime(validate::runtime(runtime)?).await?;
         }
+        let layers = match &update.layers {
+            Some(arns) => Some(self.resolve_layers(scope, arns).await?),
+            None => None,
+        };
         let revision = update.revision_id.clone();
         self.write_latest(scope, &target, revision.as_deref(), move |current| {
-            update.apply(current)
+            let mut next = update.apply(current)?;
+            if let Some(layers) = layers {
+                layer::combined_size(&next.code, &layers)?;
+                next.layers = layers;
+            }
+            Ok(next)
         })
         .await
     }
@@ -174,14 +213,27 @@ impl ControlPlane {
             )
             .into());
         }
-        target.require_latest(scope)?;
+        match target.qualifier.as_deref().map(Qualifier::of) {
+            Some(Qualifier::Version(version)) => {
+                return self.delete_version(scope, &target, version).await;
+            }
+            Some(Qualifier::Alias(_)) => {
+                return Err(
+                    validate::invalid("Deletion of aliases is not currently supported.").into(),
+                );
+            }
+            Some(Qualifier::Latest) | None => {}
+        }
         let _write = self.inner.writes.lock().await;
         self.inner
             .store
             .delete_function(&target.name)
             .await
             .map_err(|err| not_found_or_store(err, scope, &target))?;
-        self.changed(&target.name);
+        self.inner.latest.invalidate(&target.name);
+        self.inner.qualified.invalidate(&target.name);
+        self.inner.pool.retire(&target.name);
+        self.inner.ledger.forget(&target.name);
         tracing::info!(function = %target.name, "deleted function");
         Ok(())
     }
@@ -232,11 +284,11 @@ impl ControlPlane {
         Ok(next)
     }
 
-    /// After a write: the cached configuration is stale and the running environments are of the
-    /// old revision.
+    /// After a write to `$LATEST`: its cached configuration is stale and its environments are of
+    /// the old revision. Published versions keep theirs.
     fn changed(&self, name: &str) {
         self.inner.latest.invalidate(name);
-        self.inner.pool.retire(name);
+        self.inner.pool.retire_version(name, LATEST);
     }
 
     /// Makes sure a managed runtime's interpreter and client are there, so a function that could
@@ -275,8 +327,8 @@ fn not_found_or_store(err: StoreError, scope: &Scope, target: &Target) -> Contro
     }
 }
 
-/// How many functions a ListFunctions page holds for a `MaxItems`.
-fn page_size(max_items: Option<i64>) -> Result<usize, ControlError> {
+/// How many items a list page holds for a `MaxItems`.
+pub(crate) fn page_size(max_items: Option<i64>) -> Result<usize, ControlError> {
     match max_items {
         None => Ok(LIST_PAGE_MAX),
         Some(n) if n < 1 => Err(model_error(

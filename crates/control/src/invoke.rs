@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use model::Scope;
-use model::limits::SYNC_PAYLOAD_MAX;
+use model::limits::{ASYNC_PAYLOAD_MAX, SYNC_PAYLOAD_MAX};
 
 use crate::cache::LatestEntry;
 use crate::resolve::{self, Target};
@@ -17,6 +17,16 @@ pub enum InvocationType {
     RequestResponse,
     Event,
     DryRun,
+}
+
+impl InvocationType {
+    /// The largest payload an invocation of this type takes: 1 MB for `Event`, 6 MB otherwise.
+    pub fn payload_limit(self) -> usize {
+        match self {
+            InvocationType::Event => ASYNC_PAYLOAD_MAX,
+            InvocationType::RequestResponse | InvocationType::DryRun => SYNC_PAYLOAD_MAX,
+        }
+    }
 }
 
 /// One Invoke request.
@@ -45,6 +55,8 @@ pub enum InvokeOutcome {
     Completed(pool::InvokeResult),
     /// A DryRun: the request would have run.
     DryRun,
+    /// An `Event` invocation is durably queued; the dispatcher runs it.
+    Accepted,
 }
 
 impl ControlPlane {
@@ -55,21 +67,22 @@ impl ControlPlane {
         input: InvokeInput<'_>,
     ) -> Result<InvokeOutcome, ControlError> {
         let target = resolve::target(scope, input.function_name, input.qualifier)?;
-        target.require_latest(scope)?;
-        let payload = checked_payload(input.payload)?;
-        let latest = self.latest(scope, &target).await?;
+        let payload = checked_payload(input.payload, input.invocation_type.payload_limit())?;
+        // `$LATEST`, a published version, or the version an alias's weights pick.
+        let latest = self.runnable(scope, &target).await?;
         match input.invocation_type {
             InvocationType::RequestResponse => {}
             InvocationType::DryRun => return Ok(InvokeOutcome::DryRun),
             InvocationType::Event => {
-                return Err(ControlError::unsupported(
-                    "Asynchronous invocation (InvocationType Event) is not supported yet: use RequestResponse.",
-                ));
+                self.enqueue(scope, &target, input.request_id, payload, input.trace_id)
+                    .await?;
+                return Ok(InvokeOutcome::Accepted);
             }
         }
         let request = pool::InvokeRequest {
             config: Arc::clone(&latest.config),
             code_dir: latest.code_dir.clone(),
+            opt_dir: latest.opt_dir.clone(),
             request_id: input.request_id,
             payload,
             invoked_arn: target.arn(scope),
@@ -78,19 +91,24 @@ impl ControlPlane {
             cognito_identity: None,
             want_tail: input.want_tail,
         };
+        // Held until the function answered; dropping it frees the concurrency.
+        let _permit = self.admit(&target.name)?;
         self.inner
             .pool
             .invoke(request)
             .await
             .map(InvokeOutcome::Completed)
-            .map_err(|source| ControlError::Invoke {
-                function: target.name,
-                source,
+            .map_err(|source| match source {
+                pool::PoolError::Throttled { function } => self.scaling_throttle(&function),
+                source => ControlError::Invoke {
+                    function: target.name,
+                    source,
+                },
             })
     }
 
     /// The $LATEST configuration and code directory of a function, from the cache when it can.
-    async fn latest(
+    pub(crate) async fn latest(
         &self,
         scope: &Scope,
         target: &Target,
@@ -101,9 +119,11 @@ impl ControlPlane {
         };
         let config = self.stored(scope, target).await?.latest;
         let code_dir = self.code_dir(&config.code).await?;
+        let opt_dir = self.opt_dir(&config.layers).await?;
         let entry = Arc::new(LatestEntry {
             config: Arc::new(config),
             code_dir,
+            opt_dir,
         });
         self.inner
             .latest
@@ -112,13 +132,13 @@ impl ControlPlane {
     }
 }
 
-/// Checks the payload's size and that it is JSON; an empty payload is the empty object, as on
-/// Lambda.
-fn checked_payload(payload: Bytes) -> Result<Bytes, ControlError> {
-    if payload.len() > SYNC_PAYLOAD_MAX {
+/// Checks the payload's size against `limit` and that it is JSON; an empty payload is the empty
+/// object, as on Lambda.
+fn checked_payload(payload: Bytes, limit: usize) -> Result<Bytes, ControlError> {
+    if payload.len() > limit {
         return Err(ControlError::PayloadTooLarge {
             size: payload.len(),
-            limit: SYNC_PAYLOAD_MAX,
+            limit,
         });
     }
     if payload.is_empty() {
@@ -138,7 +158,7 @@ mod tests {
 
     #[track_caller]
     fn check(payload: &[u8], expect: Result<&[u8], &str>) {
-        let got = checked_payload(Bytes::copy_from_slice(payload));
+        let got = checked_payload(Bytes::copy_from_slice(payload), SYNC_PAYLOAD_MAX);
         match (got, expect) {
             (Ok(got), Ok(want)) => assert_eq!(&got[..], want),
             (Err(ControlError::PayloadNotJson { reason }), Err(fragment)) => {
@@ -160,13 +180,21 @@ mod tests {
     }
 
     #[test]
-    fn payloads_over_six_megabytes_are_refused() {
-        let mut big = vec![b' '; SYNC_PAYLOAD_MAX + 1];
-        big[0] = b'1';
-        let err = checked_payload(Bytes::from(big)).unwrap_err();
-        assert!(
-            matches!(err, ControlError::PayloadTooLarge { .. }),
-            "{err:?}"
-        );
+    fn payloads_over_the_limit_are_refused() {
+        for invocation_type in [InvocationType::RequestResponse, InvocationType::Event] {
+            let limit = invocation_type.payload_limit();
+            let mut big = vec![b' '; limit + 1];
+            big[0] = b'1';
+            let err = checked_payload(Bytes::from(big), limit).unwrap_err();
+            assert!(
+                matches!(err, ControlError::PayloadTooLarge { limit: l, .. } if l == limit),
+                "{err:?}"
+            );
+            let mut fits = vec![b' '; limit];
+            fits[0] = b'1';
+            assert!(checked_payload(Bytes::from(fits), limit).is_ok());
+        }
+        assert_eq!(InvocationType::Event.payload_limit(), 1024 * 1024);
+        assert_eq!(InvocationType::DryRun.payload_limit(), 6 * 1024 * 1024);
     }
 }

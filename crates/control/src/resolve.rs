@@ -1,7 +1,6 @@
 //! From a `FunctionName` (any of its forms) and an optional `?Qualifier=` to the function and
 //! version a request acts on.
 
-use model::function::LATEST;
 use model::{FunctionRef, Scope, ValidationError, validate};
 
 use crate::ControlError;
@@ -23,17 +22,6 @@ impl Target {
         match &self.qualifier {
             Some(q) => scope.qualified_arn(&self.name, q),
             None => scope.function_arn(&self.name),
-        }
-    }
-
-    /// Succeeds if the target is $LATEST, the only version flint has; any other qualifier names
-    /// a version or alias that does not exist.
-    pub(crate) fn require_latest(&self, scope: &Scope) -> Result<(), ControlError> {
-        match self.qualifier.as_deref() {
-            None | Some(LATEST) => Ok(()),
-            Some(_) => Err(ControlError::FunctionNotFound {
-                arn: self.arn(scope),
-            }),
         }
     }
 }
@@ -63,6 +51,15 @@ pub(crate) fn target(
         });
     }
     Ok(target)
+}
+
+/// The function an operation on the whole function names (versions, aliases, concurrency): a
+/// name or ARN without qualifier.
+pub(crate) fn unqualified(scope: &Scope, function_name: &str) -> Result<Target, ControlError> {
+    Ok(Target {
+        name: new_function_name(scope, function_name)?,
+        qualifier: None,
+    })
 }
 
 /// The function a CreateFunction names: a name or ARN, never with a qualifier.
@@ -126,20 +123,10 @@ mod tests {
     }
 
     #[test]
-    fn only_latest_exists() {
-        let latest = target(&scope(), "hello:$LATEST", None).unwrap();
-        assert!(latest.require_latest(&scope()).is_ok());
-        let version = target(&scope(), "hello", Some("3")).unwrap();
-        let err = version.require_latest(&scope()).unwrap_err();
-        assert!(
-            matches!(&err, ControlError::FunctionNotFound { arn } if arn.ends_with("function:hello:3")),
-            "{err:?}"
-        );
-    }
-
-    #[test]
     fn create_refuses_qualified_names() {
         assert_eq!(new_function_name(&scope(), "hello").unwrap(), "hello");
         assert!(new_function_name(&scope(), "hello:1").is_err());
+        assert_eq!(unqualified(&scope(), "hello").unwrap().qualifier, None);
+        assert!(unqualified(&scope(), "hello:live").is_err());
     }
 }

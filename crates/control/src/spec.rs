@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use model::function::LATEST;
+use model::layer;
 use model::limits::{EPHEMERAL_DEFAULT_MB, MEMORY_DEFAULT_MB, TIMEOUT_DEFAULT_S};
 use model::validate;
 use model::{CodeRef, FunctionConfig, FunctionState, Runtime, ValidationError, ValidationKind};
@@ -43,6 +44,8 @@ pub struct FunctionSpec {
     pub package_type: Option<String>,
     pub publish: bool,
     pub code: CodeInput,
+    /// `DeadLetterConfig.TargetArn`; only an empty one is accepted (see `DEAD_LETTER_REFUSED`).
+    pub dead_letter_target: Option<String>,
 }
 
 /// An UpdateFunctionConfiguration request: only the fields that are set change.
@@ -60,6 +63,8 @@ pub struct ConfigUpdate {
     pub layers: Option<Vec<String>>,
     /// Update only if $LATEST is at this revision.
     pub revision_id: Option<String>,
+    /// `DeadLetterConfig.TargetArn`; only an empty one is accepted (see `DEAD_LETTER_REFUSED`).
+    pub dead_letter_target: Option<String>,
 }
 
 /// An UpdateFunctionCode request.
@@ -100,8 +105,8 @@ impl FunctionSpec {
     pub(crate) fn validate(&self, name: String) -> Result<NewFunction, ControlError> {
         refuse_image_package(self.package_type.as_deref())?;
         refuse_unsupported_code(&self.code)?;
-        refuse_publish(self.publish)?;
-        refuse_layers(&self.layers)?;
+        refuse_dead_letter_target(self.dead_letter_target.as_deref())?;
+        layer::function_layers(&self.layers)?;
         let (Some(runtime), Some(handler)) = (self.runtime.as_deref(), self.handler.as_deref())
         else {
             return Err(validate::invalid(
@@ -175,6 +180,7 @@ impl NewFunction {
             code,
             last_modified: now,
             revision_id,
+            layers: Vec::new(),
             state: FunctionState::Active,
         }
     }
@@ -184,8 +190,10 @@ impl ConfigUpdate {
     /// The configuration after this update, with the same code, revision and timestamp as
     /// `current`; the caller stamps the new revision.
     pub(crate) fn apply(&self, current: &FunctionConfig) -> Result<FunctionConfig, ControlError> {
+        refuse_dead_letter_target(self.dead_letter_target.as_deref())?;
+        // The caller looks the layers up and sets them; only their form is checked here.
         if let Some(layers) = &self.layers {
-            refuse_layers(layers)?;
+            layer::function_layers(layers)?;
         }
         let mut next = current.clone();
         if let Some(role) = &self.role {
@@ -228,7 +236,6 @@ impl CodeUpdate {
     /// Checks what can be checked before the package is read.
     pub(crate) fn validate(&self) -> Result<(), ControlError> {
         refuse_unsupported_code(&self.code)?;
-        refuse_publish(self.publish)?;
         if let Some(architectures) = &self.architectures {
             validate::architectures(architectures)?;
         }
@@ -262,22 +269,15 @@ fn refuse_unsupported_code(code: &CodeInput) -> Result<(), ControlError> {
     Ok(())
 }
 
-fn refuse_publish(publish: bool) -> Result<(), ControlError> {
-    if publish {
-        return Err(ControlError::unsupported(
-            "Publishing versions is not supported yet: flint runs $LATEST only. Leave Publish unset.",
-        ));
-    }
-    Ok(())
-}
+/// What flint says to a `DeadLetterConfig` with a target.
+const DEAD_LETTER_REFUSED: &str = "DeadLetterConfig needs an SQS queue or SNS topic, which flint does not have yet: leave TargetArn empty and send failed asynchronous invocations to a Lambda function with an OnFailure destination (PutFunctionEventInvokeConfig) instead.";
 
-fn refuse_layers(layers: &[String]) -> Result<(), ControlError> {
-    if !layers.is_empty() {
-        return Err(ControlError::unsupported(
-            "Layers are not supported yet: include the layer's files in the function's deployment package.",
-        ));
+/// A dead-letter queue is an SQS queue or SNS topic; an empty `TargetArn` (no queue) is fine.
+fn refuse_dead_letter_target(target: Option<&str>) -> Result<(), ControlError> {
+    match target {
+        Some(arn) if !arn.is_empty() => Err(ControlError::unsupported(DEAD_LETTER_REFUSED)),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 fn tracing_mode_value(mode: &str) -> Result<(), ValidationError> {
@@ -413,14 +413,16 @@ mod tests {
                 publish: true,
                 ..spec()
             },
-            Some(("unsupported", "Publishing versions is not supported yet")),
+            None,
         );
         check_refused(
             FunctionSpec {
-                layers: vec!["arn:aws:lambda:us-east-1:000000000000:layer:l:1".into()],
+                layers: (1..=6)
+                    .map(|i| format!("arn:aws:lambda:us-east-1:000000000000:layer:l{i}:1"))
+                    .collect(),
                 ..spec()
             },
-            Some(("unsupported", "Layers are not supported yet")),
+            Some(("invalid", "Cannot reference more than 5 layers.")),
         );
         check_refused(
             FunctionSpec {
@@ -464,6 +466,43 @@ mod tests {
             },
             Some(("invalid", "not supported by flint")),
         );
+        check_refused(
+            FunctionSpec {
+                dead_letter_target: Some("arn:aws:sqs:us-east-1:000000000000:dlq".into()),
+                ..spec()
+            },
+            Some(("unsupported", "OnFailure destination")),
+        );
+        check_refused(
+            FunctionSpec {
+                dead_letter_target: Some(String::new()),
+                ..spec()
+            },
+            None,
+        );
+    }
+
+    #[test]
+    fn config_update_refuses_a_dead_letter_queue() {
+        let now: Timestamp = "2026-01-15T10:00:00Z".parse().unwrap();
+        let current =
+            spec()
+                .validate("hello".into())
+                .unwrap()
+                .into_config(code(), now, "rev-1".into());
+        let with_target = ConfigUpdate {
+            dead_letter_target: Some("arn:aws:sns:us-east-1:000000000000:t".into()),
+            ..ConfigUpdate::default()
+        };
+        assert!(matches!(
+            with_target.apply(&current),
+            Err(ControlError::Unsupported { message }) if message.contains("SQS queue or SNS topic")
+        ));
+        let empty = ConfigUpdate {
+            dead_letter_target: Some(String::new()),
+            ..ConfigUpdate::default()
+        };
+        assert_eq!(empty.apply(&current).unwrap(), current);
     }
 
     #[test]
@@ -493,7 +532,7 @@ mod tests {
     }
 
     #[test]
-    fn config_update_refuses_layers_but_accepts_none() {
+    fn config_update_checks_the_form_of_layers_only() {
         let now: Timestamp = "2026-01-15T10:00:00Z".parse().unwrap();
         let current =
             spec()
@@ -511,9 +550,18 @@ mod tests {
             ]),
             ..ConfigUpdate::default()
         };
+        assert_eq!(
+            some.apply(&current).unwrap(),
+            current,
+            "the caller sets the layers it looked up"
+        );
+        let malformed = ConfigUpdate {
+            layers: Some(vec!["layer-one".into()]),
+            ..ConfigUpdate::default()
+        };
         assert!(matches!(
-            some.apply(&current),
-            Err(ControlError::Unsupported { .. })
+            malformed.apply(&current),
+            Err(ControlError::Validation(e)) if e.kind == ValidationKind::Model
         ));
     }
 }

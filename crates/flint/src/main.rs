@@ -1,6 +1,10 @@
 //! The `flint` command line.
 
+mod async_events;
 mod client;
+mod doctor;
+mod isolation;
+mod limits;
 mod serve;
 
 use std::process::ExitCode;
@@ -27,6 +31,8 @@ struct Cli {
 enum Command {
     /// Run the platform.
     Serve(serve::ServeArgs),
+    /// Report what isolation this host supports for functions, and why not where it does not.
+    Doctor,
     /// Create a function, or update its code and configuration.
     Deploy(client::deploy::DeployArgs),
     /// Invoke a function and print its response.
@@ -39,11 +45,22 @@ enum Command {
     /// Delete a function.
     #[command(visible_alias = "remove")]
     Rm(client::remove::RemoveArgs),
+    /// Show a function's versions, aliases, environments, concurrency and throttles.
+    Status(client::status::StatusArgs),
+}
+
+fn main() -> ExitCode {
+    // The isolated launcher starts this program as each environment's jailer; that must happen
+    // before any thread exists.
+    if isolation::invoked_as_jail() {
+        sandbox::jail_main();
+    }
+    command_line()
 }
 
 /// Prints a failure as one `error: ...` line (with its causes) and exits with status 1.
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn command_line() -> ExitCode {
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -57,11 +74,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let flint = || client::Flint::new(&cli.endpoint);
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
+        Command::Doctor => doctor::run(),
         Command::Deploy(args) => client::deploy::run(&flint()?, args).await,
         Command::Invoke(args) => client::invoke::run(&flint()?, args).await,
         Command::Ls => client::list::run(&flint()?).await,
         Command::Logs(args) => client::logs::run(&flint()?, args).await,
         Command::Rm(args) => client::remove::run(&flint()?, args).await,
+        Command::Status(args) => client::status::run(&flint()?, args).await,
     }
 }
 

@@ -42,6 +42,14 @@ pub(crate) struct ServeArgs {
     /// A directory that already contains awslambdaric (for hosts that cannot install it).
     #[arg(long, env = "FLINT_PYTHON_CLIENT_DIR", value_name = "DIR")]
     pub(crate) python_client_dir: Option<PathBuf>,
+    /// How functions are isolated: `auto` (full isolation; refuses to start where impossible),
+    /// `full` (also requires outbound connections), `none` (plain processes).
+    #[arg(long, env = "FLINT_ISOLATION", value_enum, default_value = "auto")]
+    pub(crate) isolation: crate::isolation::Isolation,
+    #[command(flatten)]
+    pub(crate) concurrency: crate::limits::ConcurrencyArgs,
+    #[command(flatten)]
+    pub(crate) async_events: crate::async_events::AsyncArgs,
 }
 
 fn parse_account_id(text: &str) -> Result<String, String> {
@@ -123,8 +131,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("could not create {}", dir.display()))?;
     }
-    let store = store::SqliteStore::open(&data.database())
-        .with_context(|| format!("could not open the store in {}", data.root.display()))?;
+    let store = Arc::new(
+        store::SqliteStore::open(&data.database())
+            .with_context(|| format!("could not open the store in {}", data.root.display()))?,
+    );
     let code = store::CodeStore::open(&data.code())?;
     let logs = logs::LogStore::open(&data.logs(), logs::LogLimits::default())?;
     let listener = TcpListener::bind(args.listen)
@@ -136,7 +146,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         root: data.runtimes(),
         python_client_dir: args.python_client_dir,
     });
-    tracing::warn!("isolation is off: execution environments run as plain processes of this user");
+    let (launcher, isolation) = crate::isolation::launcher(args.isolation, local)?;
+    println!("{isolation}");
     let pool = pool::Pool::new(
         pool::PoolSettings {
             scope: model::Scope {
@@ -146,19 +157,30 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             endpoint_url: endpoint_url(local),
             idle_timeout: Duration::from_secs(args.idle_timeout),
             empty_dir: data.empty(),
+            cold_start_gate: Some(Arc::new(control::ScalingGate::new(
+                args.concurrency.scaling_rate(),
+            ))),
         },
-        Arc::new(sandbox::ProcessLauncher),
+        launcher,
         runtimes.clone(),
         logs.clone(),
     );
+    // One database holds functions, layers, the async queue and its configurations.
+    let queue = dispatch::AsyncQueue::new(Arc::clone(&store) as Arc<dyn store::EventQueue>);
+    let event_configs = Arc::clone(&store) as Arc<dyn store::EventInvokeConfigStore>;
+    let clock: Arc<dyn model::Clock> = Arc::new(model::SystemClock);
     let control = control::ControlPlane::new(control::ControlParts {
-        store: Arc::new(store),
+        layers: Arc::clone(&store) as Arc<dyn store::LayerStore>,
+        store,
         code,
         pool,
         runtimes,
         logs,
-        clock: Arc::new(model::SystemClock),
-        account_id: args.account_id,
+        clock: Arc::clone(&clock),
+        account_id: args.account_id.clone(),
+        concurrency: args.concurrency.limits(),
+        queue: queue.clone(),
+        event_configs: Arc::clone(&event_configs),
     });
     let removed = control
         .collect_unreferenced_code()
@@ -167,6 +189,25 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if removed > 0 {
         tracing::info!(removed, "removed deployment packages no function uses");
     }
+    let restored = control
+        .restore()
+        .await
+        .context("could not restore concurrency settings")?;
+    tracing::info!(
+        reservations = restored.reservations,
+        provisioned = restored.provisioned,
+        "restored concurrency settings"
+    );
+    let dispatcher = crate::async_events::start(
+        &args.async_events,
+        crate::async_events::DispatcherInputs {
+            queue,
+            configs: event_configs,
+            control: control.clone(),
+            clock,
+            account_id: args.account_id,
+        },
+    )?;
 
     let app = api::app(
         control.clone(),
@@ -180,6 +221,11 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         data.root.display()
     );
     serve_until_stopped(listener, app).await?;
+    // Before the pool: attempts still running after the grace are made due again, then their
+    // environments stop with the pool.
+    dispatcher
+        .shutdown(crate::async_events::DISPATCHER_GRACE)
+        .await;
     control.shutdown().await;
     tracing::info!("stopped");
     Ok(())

@@ -6,6 +6,7 @@ use base64::Engine as _;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::layer::LayerRef;
 use crate::runtime::Runtime;
 
 /// The version name of the mutable, unpublished version.
@@ -28,6 +29,9 @@ pub struct FunctionConfig {
     pub architectures: Vec<String>,
     pub tracing_mode: String,
     pub code: CodeRef,
+    /// The layers merged into `/opt`, in order. Records stored before layers existed have none.
+    #[serde(default)]
+    pub layers: Vec<LayerRef>,
     pub last_modified: Timestamp,
     pub revision_id: String,
     pub state: FunctionState,

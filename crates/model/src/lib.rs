@@ -4,13 +4,17 @@
 //! Invariant: this crate never does I/O. Everything here is a value or a pure function of its
 //! inputs (time included), so every rule is unit-tested without a server.
 
+pub mod alias;
 pub mod arn;
 pub mod clock;
+pub mod concurrency;
 pub mod function;
 pub mod ids;
+pub mod layer;
 pub mod limits;
 pub mod runtime;
 pub mod validate;
+pub mod version;
 
 pub use arn::{FunctionRef, Scope};
 pub use clock::{Clock, SystemClock};

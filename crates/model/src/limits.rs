@@ -11,6 +11,8 @@ pub const RESPONSE_PAYLOAD_MAX: usize = 6 * 1024 * 1024 + 100;
 pub const ZIP_FILE_MAX: usize = 50 * 1024 * 1024;
 /// Largest unzipped size of code plus layers, 250 MB.
 pub const UNZIPPED_MAX: u64 = 262_144_000;
+/// Most layers a function may use.
+pub const LAYERS_PER_FUNCTION_MAX: usize = 5;
 /// Most entries a deployment package may hold; a guard against zip bombs made of tiny files.
 pub const ZIP_ENTRIES_MAX: usize = 100_000;
 /// Total size of the environment variables, measured as their JSON text (4 KB).

@@ -31,7 +31,7 @@ impl fmt::Display for ValidationError {
 
 impl std::error::Error for ValidationError {}
 
-fn model(field: &str, value: impl fmt::Display, constraint: &str) -> ValidationError {
+pub(crate) fn model(field: &str, value: impl fmt::Display, constraint: &str) -> ValidationError {
     ValidationError {
         kind: ValidationKind::Model,
         message: format!(
@@ -186,6 +186,19 @@ pub fn role(arn: &str) -> Result<(), ValidationError> {
 }
 
 pub fn environment(vars: &BTreeMap<String, String>) -> Result<(), ValidationError> {
+    // Lambda names reserved keys before judging their form (`_HANDLER` is reserved, not
+    // malformed).
+    let reserved: Vec<&str> = vars
+        .keys()
+        .map(String::as_str)
+        .filter(|k| RESERVED_ENV_KEYS.contains(k))
+        .collect();
+    if !reserved.is_empty() {
+        return Err(invalid(format!(
+            "Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: {}",
+            reserved.join(", ")
+        )));
+    }
     for key in vars.keys() {
         let mut bytes = key.bytes();
         let well_formed = key.len() >= 2
@@ -198,17 +211,6 @@ pub fn environment(vars: &BTreeMap<String, String>) -> Result<(), ValidationErro
                 "Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+",
             ));
         }
-    }
-    let reserved: Vec<&str> = vars
-        .keys()
-        .map(String::as_str)
-        .filter(|k| RESERVED_ENV_KEYS.contains(k))
-        .collect();
-    if !reserved.is_empty() {
-        return Err(invalid(format!(
-            "Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: {}",
-            reserved.join(", ")
-        )));
     }
     let measured = serde_json::to_string(vars).unwrap_or_default();
     if measured.len() > ENVIRONMENT_MAX_BYTES {
@@ -299,6 +301,13 @@ mod tests {
             Some(ValidationKind::Model)
         );
         let reserved = environment(&vars(&[("AWS_REGION", "x")])).unwrap_err();
+        let underscore = environment(&vars(&[("_HANDLER", "x")])).unwrap_err();
+        assert_eq!(
+            underscore.kind,
+            ValidationKind::InvalidParameter,
+            "{}",
+            underscore.message
+        );
         assert!(
             reserved
                 .message

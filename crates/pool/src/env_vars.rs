@@ -138,6 +138,7 @@ mod tests {
             },
             last_modified: jiff::Timestamp::UNIX_EPOCH,
             revision_id: "r".into(),
+            layers: Vec::new(),
             state: model::FunctionState::Active,
         }
     }

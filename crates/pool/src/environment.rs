@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use crate::env_vars::{self, EnvContext};
 use crate::failure::Failure;
 use crate::logger::Logger;
+use crate::provisioned::Initialization;
 use crate::report::{self, Report, ReportStatus};
 use crate::{InvokeRequest, InvokeResult, PoolError, Shared};
 
@@ -38,6 +39,8 @@ pub(crate) struct Environment {
     config: Arc<FunctionConfig>,
     /// Init time, reported on the first invocation only.
     init_duration: Option<Duration>,
+    /// On demand, or ahead of invocations for provisioned concurrency.
+    initialization: Initialization,
     stopped: bool,
     pub(crate) last_used: Instant,
 }
@@ -81,9 +84,19 @@ impl Environment {
         shared: &Shared,
         config: Arc<FunctionConfig>,
         code_dir: &Path,
+        opt_dir: Option<&Path>,
         request_id: &str,
+        invoked_arn: &str,
+        initialization: Initialization,
     ) -> Result<Result<Environment, StartFailure>, PoolError> {
         let started = Instant::now();
+        // The environment runs in the region it was invoked in (the invoked ARN names it).
+        let region = invoked_arn
+            .split(':')
+            .nth(3)
+            .filter(|r| !r.is_empty())
+            .unwrap_or(&shared.settings.scope.region)
+            .to_string();
         let now = jiff::Timestamp::now();
         let stream = ids::log_stream_name(now, &config.version);
         let logger = Logger::spawn(&shared.logs, &env_vars::log_group(&config.name), &stream);
@@ -123,7 +136,7 @@ impl Environment {
         };
         let mounts = Mounts {
             task_root: code_dir.to_path_buf(),
-            opt: shared.settings.empty_dir.clone(),
+            opt: opt_dir.map_or_else(|| shared.settings.empty_dir.clone(), Path::to_path_buf),
             runtime_dir,
         };
         let inside = shared.launcher.inside(&mounts);
@@ -144,11 +157,14 @@ impl Environment {
         let env = env_vars::environment(
             &config,
             &EnvContext {
-                region: &shared.settings.scope.region,
+                region: &region,
                 runtime_api: &prepared.runtime_api,
-                endpoint_url: &shared.settings.endpoint_url,
+                endpoint_url: prepared
+                    .endpoint_url
+                    .as_deref()
+                    .unwrap_or(&shared.settings.endpoint_url),
                 log_stream: &stream,
-                initialization_type: "on-demand",
+                initialization_type: initialization.as_str(),
                 inside: &inside,
                 runtime_env: &plan.env,
             },
@@ -161,7 +177,10 @@ impl Environment {
             handler: config.handler.clone(),
             account_id: shared.settings.scope.account.clone(),
             external_extensions: extension_names.clone(),
-            dialer: Arc::new(runtime_api::telemetry::LoopbackDialer),
+            dialer: match &prepared.network {
+                Some(network) => Arc::new(NetworkDialer(Arc::clone(network))),
+                None => Arc::new(runtime_api::telemetry::LoopbackDialer),
+            },
         });
         let server = runtime_api::serve(prepared.listener, endpoint.clone());
         let spec = |program: PathBuf,
@@ -175,6 +194,7 @@ impl Environment {
             mounts: mounts.clone(),
             memory_mb: config.memory_mb,
             ephemeral_storage_mb: config.ephemeral_storage_mb,
+            network: prepared.network.clone(),
         };
 
         // Extension init: every external extension starts and registers before the runtime.
@@ -219,6 +239,7 @@ impl Environment {
             logger,
             config: Arc::clone(&config),
             init_duration: None,
+            initialization,
             stopped: false,
             last_used: Instant::now(),
         };
@@ -237,7 +258,7 @@ impl Environment {
         environment.platform(
             "platform.initStart",
             json!({
-                "initializationType": "on-demand",
+                "initializationType": initialization.as_str(),
                 "phase": "init",
                 "functionName": config.name,
                 "functionVersion": config.version,
@@ -271,15 +292,24 @@ impl Environment {
         let elapsed = started.elapsed();
         match init {
             Ok(()) => {
-                environment.init_duration = Some(elapsed);
+                // A provisioned environment initialised before any invocation: its first
+                // REPORT has no Init Duration.
+                match initialization {
+                    Initialization::OnDemand => environment.init_duration = Some(elapsed),
+                    // No invocation follows to flush its init lines to the log stream.
+                    Initialization::Provisioned => {
+                        environment.logger.finish(Vec::new(), false);
+                    }
+                }
                 let millis = round2(elapsed);
+                let kind = initialization.as_str();
                 environment.platform(
                     "platform.initRuntimeDone",
-                    json!({"initializationType": "on-demand", "phase": "init", "status": "success"}),
+                    json!({"initializationType": kind, "phase": "init", "status": "success"}),
                 );
                 environment.platform(
                     "platform.initReport",
-                    json!({"initializationType": "on-demand", "phase": "init", "status": "success", "metrics": {"durationMs": millis}}),
+                    json!({"initializationType": kind, "phase": "init", "status": "success", "metrics": {"durationMs": millis}}),
                 );
                 Ok(Ok(environment))
             }
@@ -293,7 +323,7 @@ impl Environment {
         self.logger.line(report::init_report_line(elapsed, &status));
         self.platform(
             "platform.initReport",
-            json!({"initializationType": "on-demand", "phase": "init", "status": status_word(&status), "errorType": failure.error_type(), "metrics": {"durationMs": round2(elapsed)}}),
+            json!({"initializationType": self.initialization.as_str(), "phase": "init", "status": status_word(&status), "errorType": failure.error_type(), "metrics": {"durationMs": round2(elapsed)}}),
         );
         self.shutdown("failure");
         StartFailure {
@@ -381,6 +411,7 @@ impl Environment {
 
     /// Hands one invocation to the runtime and waits for its answer (or a timeout, or a crash).
     pub(crate) async fn run(&mut self, request: &InvokeRequest) -> Attempt {
+        self.thaw();
         let started = Instant::now();
         let timeout = Duration::from_secs(u64::from(self.config.timeout_s));
         let deadline_ms =
@@ -468,6 +499,10 @@ impl Environment {
                 Health::Spent
             }
         };
+        if health == Health::Reusable {
+            // Idle environments use no CPU until their next invocation, as on Lambda.
+            self.freeze();
+        }
         let mut lines =
             Failure::log_lines_for(&status, &request.request_id, &body, self.config.timeout_s);
         let report = Report {
@@ -537,6 +572,16 @@ impl Environment {
         self.exit.borrow().is_none()
     }
 
+    fn freeze(&self) {
+        self.runtime.freeze();
+        self.extensions.iter().for_each(|e| e.sandbox.freeze());
+    }
+
+    fn thaw(&self) {
+        self.runtime.thaw();
+        self.extensions.iter().for_each(|e| e.sandbox.thaw());
+    }
+
     /// Tears the environment down. Without extensions Lambda gives the runtime no shutdown
     /// time, so neither does flint: the process tree is killed at once. Extensions subscribed to
     /// SHUTDOWN get the event with `reason` and up to 2 s to finish.
@@ -545,6 +590,8 @@ impl Environment {
             return;
         }
         self.stopped = true;
+        // Extensions of an idle environment must run to receive SHUTDOWN.
+        self.thaw();
         self.runtime.kill();
         let server = self.server.take();
         let deadline_ms = jiff::Timestamp::now().as_millisecond().max(0) as u64
@@ -769,6 +816,17 @@ fn env_paths(mounts: &Mounts) -> EnvPaths {
         task_root: mounts.task_root.clone(),
         opt: mounts.opt.clone(),
         runtime_dir: mounts.runtime_dir.clone(),
+    }
+}
+
+/// Reaches listeners inside an environment that has a network of its own.
+#[derive(Debug)]
+struct NetworkDialer(Arc<sandbox::Network>);
+
+#[async_trait::async_trait]
+impl runtime_api::telemetry::Dialer for NetworkDialer {
+    async fn dial(&self, port: u16) -> std::io::Result<tokio::net::TcpStream> {
+        self.0.connect_inside(port).await
     }
 }
 

@@ -70,6 +70,10 @@ impl Failure {
             Failure::Launch { error_type, .. } | Failure::InitError { error_type, .. } => {
                 error_type
             }
+            Failure::Exit {
+                reason: ExitReason::OutOfMemory,
+                ..
+            } => "Runtime.OutOfMemory",
             Failure::Exit { .. } => "Runtime.ExitError",
             Failure::Extension { .. } => "Extension.InitError",
             Failure::Timeout { .. } | Failure::InitTimeout { .. } => "Sandbox.Timedout",
@@ -197,6 +201,11 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .ends_with("signal: killed")
+        );
+        let out_of_memory = Failure::exit("r5", ExitReason::OutOfMemory);
+        assert_eq!(
+            document(&out_of_memory),
+            serde_json::json!({"errorType": "Runtime.OutOfMemory", "errorMessage": "RequestId: r5 Error: Runtime exited with error: signal: killed"})
         );
         let clean = Failure::exit("r4", ExitReason::Code(0));
         assert!(

@@ -8,7 +8,9 @@
 mod env_vars;
 mod environment;
 mod failure;
+mod gate;
 mod logger;
+mod provisioned;
 mod report;
 mod versions;
 
@@ -21,7 +23,12 @@ use bytes::Bytes;
 use model::FunctionConfig;
 
 use crate::environment::{Environment, Health};
+use crate::provisioned::Initialization;
 use crate::versions::Versions;
+
+pub use gate::ColdStartGate;
+pub use provisioned::{ProvisionTarget, ProvisionedState, ProvisionedStatus};
+pub use versions::VersionActivity;
 
 /// How the pool runs environments.
 #[derive(Debug, Clone)]
@@ -34,6 +41,9 @@ pub struct PoolSettings {
     pub idle_timeout: Duration,
     /// An empty directory, given as `/opt` to functions without layers.
     pub empty_dir: PathBuf,
+    /// Asked before every cold start of an invocation (Lambda's scaling rate); `None` lets
+    /// every cold start happen.
+    pub cold_start_gate: Option<Arc<dyn ColdStartGate>>,
 }
 
 /// One invocation to run.
@@ -43,6 +53,9 @@ pub struct InvokeRequest {
     pub config: Arc<FunctionConfig>,
     /// Host directory holding the extracted code (`/var/task`).
     pub code_dir: PathBuf,
+    /// Host directory holding the function's layers merged in order (`/opt`); `None` for a
+    /// function without layers, which gets `PoolSettings::empty_dir`.
+    pub opt_dir: Option<PathBuf>,
     pub request_id: String,
     pub payload: Bytes,
     /// The ARN exactly as invoked (may carry a qualifier).
@@ -77,6 +90,9 @@ pub enum PoolError {
     StartEnvironment { function: String, reason: String },
     #[error("the pool is shutting down")]
     ShuttingDown,
+    /// The cold-start gate refused a new environment (the function scales too fast).
+    #[error("function {function} may not start another environment now")]
+    Throttled { function: String },
 }
 
 /// The environments of every function, shared by all requests. Cheap to clone.
@@ -121,24 +137,40 @@ impl Pool {
             return Err(PoolError::ShuttingDown);
         }
         let version = self.shared.versions.generation(&request.config);
-        let mut environment = match version.take_idle() {
-            Some(environment) => environment,
-            None => {
+        // Provisioned environments first, then warm on-demand ones, then a cold start.
+        let (mut environment, initialization) =
+            if let Some(environment) = version.take_provisioned() {
+                (environment, Initialization::Provisioned)
+            } else if let Some(environment) = version.take_idle() {
+                (environment, Initialization::OnDemand)
+            } else {
+                if let Some(gate) = &self.shared.settings.cold_start_gate
+                    && !gate.allow_cold_start(&request.config.name)
+                {
+                    return Err(PoolError::Throttled {
+                        function: request.config.name.clone(),
+                    });
+                }
                 let started = Environment::start(
                     &self.shared,
                     Arc::clone(&request.config),
                     &request.code_dir,
+                    request.opt_dir.as_deref(),
                     &request.request_id,
+                    &request.invoked_arn,
+                    Initialization::OnDemand,
                 )
                 .await?;
                 match started {
-                    Ok(environment) => environment,
+                    Ok(environment) => {
+                        version.started_on_demand();
+                        (environment, Initialization::OnDemand)
+                    }
                     Err(failure) => {
                         return Ok(failure.into_result(&request, &request.config).await);
                     }
                 }
-            }
-        };
+            };
         let attempt = environment.run(&request).await;
         if environment.extensions_busy() && !request.want_tail {
             // Lambda answers the caller as soon as the runtime has; extensions finish their
@@ -147,17 +179,62 @@ impl Pool {
             let shared = Arc::clone(&self.shared);
             tokio::spawn(async move {
                 let (_, health) = environment.complete(attempt, &request).await;
-                if health == Health::Reusable && !shared.closed.load(Ordering::Acquire) {
-                    version.put_idle(environment);
-                }
+                let reusable = (health == Health::Reusable).then_some(environment);
+                version.finish(
+                    reusable,
+                    initialization,
+                    shared.closed.load(Ordering::Acquire),
+                );
             });
             return Ok(result);
         }
         let (result, health) = environment.complete(attempt, &request).await;
-        if health == Health::Reusable && !self.shared.closed.load(Ordering::Acquire) {
-            version.put_idle(environment);
-        }
+        let reusable = (health == Health::Reusable).then_some(environment);
+        version.finish(
+            reusable,
+            initialization,
+            self.shared.closed.load(Ordering::Acquire),
+        );
         Ok(result)
+    }
+
+    /// Keeps `requested` environments of the target's published version initialised ahead of
+    /// invocations (0 stops), replacing those that die; see [`Pool::provisioned`] for progress.
+    pub fn provision(&self, target: ProvisionTarget, requested: u32) {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return;
+        }
+        if let Some(generation) = self.shared.versions.provision(target, requested) {
+            tokio::spawn(provisioned::maintain(
+                Arc::downgrade(&self.shared),
+                generation,
+            ));
+        }
+    }
+
+    /// Stops keeping environments of `version` of `function` initialised.
+    pub fn unprovision(&self, function: &str, version: &str) {
+        self.shared.versions.unprovision(function, version);
+    }
+
+    /// What the environments of every version of `function` are doing, `$LATEST` first.
+    pub fn activity(&self, function: &str) -> Vec<VersionActivity> {
+        self.shared.versions.activity(function)
+    }
+
+    /// The provisioned concurrency of `version` of `function`: all zero without any.
+    pub fn provisioned(&self, function: &str, version: &str) -> ProvisionedStatus {
+        self.activity(function)
+            .into_iter()
+            .find(|activity| activity.version == version)
+            .map(|activity| activity.provisioned)
+            .unwrap_or_default()
+    }
+
+    /// Retires the environments of one version: after a change of `$LATEST`, or when a
+    /// published version is deleted. Other versions keep theirs.
+    pub fn retire_version(&self, function: &str, version: &str) {
+        self.shared.versions.retire_version(function, version);
     }
 
     /// Retires every environment of a function: idle ones stop now, busy ones after their

@@ -189,7 +189,14 @@ async fn run(
                 }
                 None => stderr = None,
             },
-            Some(line) = extension_lines.recv() => sink.write(&line),
+            Some(line) = extension_lines.recv() => {
+                sink.write(&line);
+                // Extensions print between invocations too (a telemetry batch arrives after
+                // the invocation it describes), when no `END` is coming to flush their lines.
+                if extension_lines.is_empty() {
+                    sink.flush();
+                }
+            }
             command = commands.recv() => match command {
                 Some(LogCommand::Attach(out, err, hub)) => {
                     stdout = Some(Lines::new(out));

@@ -6,6 +6,8 @@ use std::time::Instant;
 
 use super::*;
 
+mod provisioned;
+
 /// A bootstrap written like Lambda's bash tutorial. The event picks the behaviour:
 /// `{"sleep":N}` sleeps N seconds, `{"exit":N}` exits, `{"fail":1}` posts /error, anything else
 /// is echoed after printing `handling <event>`.
@@ -61,6 +63,14 @@ fn fixture() -> Fixture {
 
 /// A pool whose functions get `extensions` (name, script) in `/opt/extensions`.
 fn fixture_with(extensions: &[(&str, &str)]) -> Fixture {
+    fixture_gated(extensions, None)
+}
+
+/// Like `fixture_with`, asking `gate` before every cold start.
+fn fixture_gated(
+    extensions: &[(&str, &str)],
+    cold_start_gate: Option<Arc<dyn ColdStartGate>>,
+) -> Fixture {
     let data = tempfile::tempdir().unwrap();
     let code = tempfile::tempdir().unwrap();
     write_bootstrap(code.path(), BOOTSTRAP);
@@ -82,6 +92,7 @@ fn fixture_with(extensions: &[(&str, &str)]) -> Fixture {
         endpoint_url: "http://127.0.0.1:9".into(),
         idle_timeout: Duration::from_secs(600),
         empty_dir: empty,
+        cold_start_gate,
     };
     let runtimes = runtimes::Runtimes::new(runtimes::RuntimeSettings {
         root: data.path().join("runtimes"),
@@ -132,6 +143,7 @@ fn config(timeout_s: u32, env: &[(&str, &str)]) -> Arc<FunctionConfig> {
         },
         last_modified: jiff::Timestamp::UNIX_EPOCH,
         revision_id: "rev-1".into(),
+        layers: Vec::new(),
         state: model::FunctionState::Active,
     })
 }
@@ -171,6 +183,7 @@ impl Fixture {
             trace_id: None,
             client_context: None,
             cognito_identity: None,
+            opt_dir: None,
             want_tail: false,
         };
         self.pool.invoke(request).await.unwrap()
@@ -186,6 +199,7 @@ impl Fixture {
             trace_id: None,
             client_context: None,
             cognito_identity: None,
+            opt_dir: None,
             want_tail: true,
         };
         self.pool.invoke(request).await.unwrap()
@@ -424,4 +438,36 @@ async fn an_extension_that_crashes_during_init_fails_the_init() {
             .unwrap()
             .contains("Status: error\tError Type: Extension.InitError")
     );
+}
+
+#[tokio::test]
+async fn a_requests_opt_dir_is_the_environments_opt() {
+    let fx = fixture();
+    let layers = tempfile::tempdir().unwrap();
+    std::fs::create_dir(layers.path().join("extensions")).unwrap();
+    let path = layers.path().join("extensions").join("bash-ext");
+    std::fs::write(&path, EXTENSION).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let request = InvokeRequest {
+        config: config(3, &[]),
+        code_dir: fx.code.path().to_path_buf(),
+        opt_dir: Some(layers.path().to_path_buf()),
+        request_id: model::ids::request_id(),
+        payload: Bytes::from_static(b"{}"),
+        invoked_arn: "arn:aws:lambda:us-east-1:000000000000:function:f".into(),
+        trace_id: None,
+        client_context: None,
+        cognito_identity: None,
+        want_tail: true,
+    };
+    let result = fx.pool.invoke(request).await.unwrap();
+    assert_eq!(result.function_error, None, "{result:?}");
+    let messages = fx.wait_for_log("\"eventType\":\"INVOKE\"").await;
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("EXTENSION\tName: bash-ext\tState: Ready")),
+        "{messages:#?}"
+    );
+    fx.pool.retire("f");
 }

@@ -9,6 +9,8 @@ use std::process::ExitStatus;
 pub enum ExitReason {
     Code(i32),
     Signal(i32),
+    /// Killed by the kernel for using more memory than the environment has (SIGKILL).
+    OutOfMemory,
     /// The exit status could not be read.
     Unknown,
 }
@@ -23,11 +25,19 @@ impl From<ExitStatus> for ExitReason {
     }
 }
 
+impl ExitReason {
+    /// Decodes a `waitpid(2)` status.
+    pub(crate) fn from_wait_status(status: i32) -> ExitReason {
+        ExitStatus::from_raw(status).into()
+    }
+}
+
 impl fmt::Display for ExitReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ExitReason::Code(code) => write!(f, "exit status {code}"),
             ExitReason::Signal(signal) => write!(f, "signal: {}", signal_name(*signal)),
+            ExitReason::OutOfMemory => f.write_str("signal: killed"),
             ExitReason::Unknown => f.write_str("unknown exit status"),
         }
     }
@@ -63,5 +73,17 @@ mod tests {
             "signal: segmentation fault"
         );
         assert_eq!(ExitReason::Signal(64).to_string(), "signal: signal 64");
+        assert_eq!(ExitReason::OutOfMemory.to_string(), "signal: killed");
+    }
+
+    #[test]
+    fn decodes_wait_statuses() {
+        assert_eq!(ExitReason::from_wait_status(3 << 8), ExitReason::Code(3));
+        assert_eq!(ExitReason::from_wait_status(9), ExitReason::Signal(9));
+        assert_eq!(
+            ExitReason::from_wait_status(0x80 | 11),
+            ExitReason::Signal(11),
+            "core dumped"
+        );
     }
 }

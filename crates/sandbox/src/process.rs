@@ -31,6 +31,8 @@ impl Launcher for ProcessLauncher {
             listener,
             runtime_api: local_addr.to_string(),
             local_addr,
+            endpoint_url: None,
+            network: None,
         })
     }
 
@@ -121,6 +123,7 @@ mod tests {
             },
             memory_mb: 128,
             ephemeral_storage_mb: 512,
+            network: None,
         }
     }
 

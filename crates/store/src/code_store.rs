@@ -1,5 +1,6 @@
 //! Content-addressed deployment packages on disk: `zips/<digest>` holds each uploaded zip and
-//! `extracted/<digest>/` its unpacked tree, made the first time an environment needs it.
+//! `extracted/<digest>/` its unpacked tree, made the first time an environment needs it;
+//! `opt/<key>/` holds the layers of functions merged in order (see the `opt` module).
 //!
 //! Invariant: a name in `zips/` or `extracted/` that is a digest is complete. Zips are written to
 //! a temporary name and renamed; trees are extracted beside their final name and renamed. The
@@ -15,6 +16,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::{StoreError, digest};
 
+mod opt;
+
 /// Deployment packages stored under their SHA-256, shared by every version that uses them.
 ///
 /// One process owns a root: opening it removes the temporary files other writers could still be
@@ -23,26 +26,31 @@ use crate::{StoreError, digest};
 pub struct CodeStore {
     zips: PathBuf,
     extracted: PathBuf,
-    /// One lock per digest, held while that digest is extracted, so concurrent callers wait
-    /// for the first extraction instead of racing it.
+    /// Merged layers, one tree per ordered list of layer digests.
+    opt: PathBuf,
+    /// One lock per digest (or merged tree), held while it is extracted (or merged), so
+    /// concurrent callers wait for the first one instead of racing it.
     extracting: Arc<Mutex<HashMap<String, Arc<Mutex<()>>>>>,
 }
 
 impl CodeStore {
-    /// Opens (creates) `root` with `zips/` and `extracted/` inside.
+    /// Opens (creates) `root` with `zips/`, `extracted/` and `opt/` inside; merged layers are
+    /// caches and are made again as needed.
     pub fn open(root: &Path) -> Result<Self, StoreError> {
         let store = CodeStore {
             zips: root.join("zips"),
             extracted: root.join("extracted"),
+            opt: root.join("opt"),
             extracting: Arc::default(),
         };
-        for dir in [&store.zips, &store.extracted] {
+        for dir in [&store.zips, &store.extracted, &store.opt] {
             fs::create_dir_all(dir).map_err(|source| StoreError::CreateCodeDir {
                 path: dir.clone(),
                 source,
             })?;
             remove_leftovers(dir)?;
         }
+        opt::clear(&store.opt)?;
         Ok(store)
     }
 
@@ -427,7 +435,7 @@ mod tests {
             refused(store.extracted(candidate).map(drop), "extracted");
         }
         assert!(names(&dir.path().join("zips")).is_empty());
-        assert_eq!(names(dir.path()), ["extracted", "zips"]);
+        assert_eq!(names(dir.path()), ["extracted", "opt", "zips"]);
     }
 
     #[test]

@@ -3,14 +3,25 @@
 //! It is compiled for this crate's own tests and, with the `conformance` feature, for other
 //! crates: a backend that lives elsewhere (a PostgreSQL store needing a server, say) lists
 //! `store = { workspace = true, features = ["conformance"] }` under its dev-dependencies and calls
-//! `run_all` from its tests. The suite only talks to `&dyn Store`, so it cannot lean on anything
-//! SQLite does. It panics on the first difference, like any test.
+//! `run_all`, `run_event_queue` and `run_event_invoke_configs` from its tests. The suites only talk
+//! to the traits, so they cannot lean on anything SQLite does. They panic on the first difference,
+//! like any test.
+
+mod event_invoke_configs;
+mod event_queue;
+mod layers;
+mod versions;
 
 use model::function::{FunctionMeta, FunctionState, LATEST};
 use model::runtime::ProvidedFlavour;
 use model::{CodeRef, FunctionConfig, Runtime};
 
 use crate::{Store, StoreError, Usage};
+
+pub use event_invoke_configs::{run_event_invoke_configs, sample_event_invoke_config};
+pub use event_queue::{run_event_queue, sample_event};
+pub use layers::{run_layers, sample_layer};
+pub use versions::run_versions;
 
 /// Runs every check against `store`, which must start empty; each check leaves it empty again.
 pub async fn run_all(store: &dyn Store) {
@@ -48,6 +59,7 @@ pub fn sample_config(name: &str) -> FunctionConfig {
             .parse()
             .expect("the sample timestamp is valid RFC 3339"),
         revision_id: "rev-1".to_owned(),
+        layers: Vec::new(),
         state: FunctionState::Active,
     }
 }

@@ -1,25 +1,37 @@
 //! flint's durable state: function configurations and metadata in a database behind the `Store`
-//! trait, and deployment packages in a content-addressed `CodeStore` on disk.
+//! trait, the queue of asynchronous invocations behind `EventQueue`, their settings behind
+//! `EventInvokeConfigStore`, and deployment packages in a content-addressed `CodeStore` on disk.
 //!
-//! Invariant: the control plane reaches the database only through `Store`. SQL and connection
-//! handling specific to SQLite live in the `sqlite` module, so a PostgreSQL `Store` can follow
-//! without touching callers; the conformance suite (`conformance::run_all`) states the behaviour
-//! every implementation must share.
+//! Invariant: the control plane and the dispatcher reach the database only through these traits.
+//! SQL and connection handling specific to SQLite live in the `sqlite` module, so a PostgreSQL
+//! backend can follow without touching callers; the conformance suites (`conformance::run_all`,
+//! `run_event_queue`, `run_event_invoke_configs`) state the behaviour every implementation must
+//! share.
 
 mod code_store;
+mod concurrency;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod digest;
 mod error;
+mod event_config;
+mod layers;
+mod queue;
 mod record;
 mod sqlite;
+mod versions;
 
 use model::FunctionConfig;
 use model::function::FunctionMeta;
 
 pub use code_store::CodeStore;
+pub use concurrency::ConcurrencyStore;
 pub use error::{BoxError, StoreError};
+pub use event_config::{EventInvokeConfig, EventInvokeConfigStore};
+pub use layers::{LayerPolicy, LayerStore, NewLayerVersion};
+pub use queue::{Claim, ClaimedEvent, EventQueue, NewEvent, NextAttempt, QueueStats};
 pub use sqlite::SqliteStore;
+pub use versions::{Publication, PublishRequest, VersionStore};
 
 /// A function as the store holds it: its `$LATEST` configuration and function-level metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,9 +50,10 @@ pub struct Usage {
 }
 
 /// The durable state of the control plane. Every call is one transaction: it either happens
-/// entirely and survives a crash once it returns `Ok`, or not at all.
+/// entirely and survives a crash once it returns `Ok`, or not at all. A `Store` also keeps the
+/// function's published versions, aliases and concurrency settings.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: VersionStore + ConcurrencyStore + Send + Sync + std::fmt::Debug {
     /// Creates a function with its $LATEST configuration; `StoreError::FunctionExists` if taken.
     async fn create_function(
         &self,

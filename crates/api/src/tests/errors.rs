@@ -100,11 +100,11 @@ async fn refusals_take_lambdas_error_shapes() {
         ),
         case(
             Method::GET,
-            "/2015-03-31/functions/hello/aliases",
+            "/2015-03-31/functions/hello/policy",
             None,
             404,
             "UnknownOperationException",
-            "GET /2015-03-31/functions/hello/aliases",
+            "GET /2015-03-31/functions/hello/policy",
         ),
         case(
             Method::PATCH,
@@ -224,15 +224,7 @@ async fn refusals_take_lambdas_error_shapes() {
             create_with(json!({"Layers": ["arn:aws:lambda:us-east-1:000000000000:layer:l:1"]})),
             400,
             "InvalidParameterValueException",
-            "Layers are not supported yet",
-        ),
-        case(
-            Method::POST,
-            functions,
-            create_with(json!({"Publish": true})),
-            400,
-            "InvalidParameterValueException",
-            "Publishing versions is not supported yet",
+            "Layer version arn:aws:lambda:us-east-1:000000000000:layer:l:1 does not exist.",
         ),
         case(
             Method::PUT,
@@ -240,7 +232,7 @@ async fn refusals_take_lambdas_error_shapes() {
             Some(json!({"Layers": ["arn:aws:lambda:us-east-1:000000000000:layer:l:1"]})),
             400,
             "InvalidParameterValueException",
-            "Layers are not supported yet",
+            "Layer version arn:aws:lambda:us-east-1:000000000000:layer:l:1 does not exist.",
         ),
         case(
             Method::PUT,
@@ -268,11 +260,11 @@ async fn refusals_take_lambdas_error_shapes() {
         ),
         case(
             Method::DELETE,
-            "/2015-03-31/functions/hello?Qualifier=1",
+            "/2015-03-31/functions/missing?Qualifier=1",
             None,
             404,
             "ResourceNotFoundException",
-            "function:hello:1",
+            "Function not found: arn:aws:lambda:us-east-1:000000000000:function:missing",
         ),
         case(
             Method::GET,

@@ -1,9 +1,11 @@
 //! The API driven through `app(...)` without a socket, with a real control plane, store, pool
 //! and log store on a temporary directory.
 
+mod async_invoke;
 mod errors;
 mod functions;
 mod invoke;
+mod layers;
 mod logs;
 
 use std::io::Write as _;
@@ -144,19 +146,25 @@ fn control_plane(dir: &std::path::Path) -> ControlPlane {
             endpoint_url: "http://127.0.0.1:9".into(),
             idle_timeout: Duration::from_secs(600),
             empty_dir: empty,
+            cold_start_gate: None,
         },
         Arc::new(sandbox::ProcessLauncher),
         runtimes.clone(),
         logs.clone(),
     );
+    let store = Arc::new(store::SqliteStore::open(&dir.join("flint.db")).unwrap());
     ControlPlane::new(ControlParts {
-        store: Arc::new(store::SqliteStore::open(&dir.join("flint.db")).unwrap()),
+        layers: Arc::clone(&store) as Arc<dyn store::LayerStore>,
+        queue: dispatch::AsyncQueue::new(Arc::clone(&store) as Arc<dyn store::EventQueue>),
+        event_configs: Arc::clone(&store) as Arc<dyn store::EventInvokeConfigStore>,
+        store,
         code: store::CodeStore::open(&dir.join("code")).unwrap(),
         pool,
         runtimes,
         logs,
         clock: Arc::new(model::SystemClock),
         account_id: "000000000000".into(),
+        concurrency: control::ConcurrencyLimits::default(),
     })
 }
 

@@ -1,4 +1,7 @@
-//! `flint ls`: lists the functions in a table.
+//! `flint ls`: lists the functions in a table, with what flint knows of each at run time:
+//! published versions, aliases, warm and busy environments, provisioned concurrency, throttles.
+
+use std::collections::BTreeMap;
 
 use comfy_table::{Table, presets};
 use jiff::tz::TimeZone;
@@ -8,6 +11,7 @@ use serde::Deserialize;
 use crate::client::function::{FunctionConfiguration, list_path};
 use crate::client::http::Flint;
 use crate::client::output::{format_last_modified, human_size};
+use crate::client::status::{FunctionStatus, fetch_all};
 
 /// One page of ListFunctions.
 #[derive(Debug, Deserialize)]
@@ -32,12 +36,22 @@ pub(crate) async fn run(flint: &Flint) -> anyhow::Result<()> {
             _ => break,
         }
     }
-    println!("{}", render(&functions, &TimeZone::system()));
+    let statuses: BTreeMap<String, FunctionStatus> = fetch_all(flint)
+        .await?
+        .functions
+        .into_iter()
+        .map(|status| (status.function_name.clone(), status))
+        .collect();
+    println!("{}", render(&functions, &statuses, &TimeZone::system()));
     Ok(())
 }
 
-/// The table of `functions`, with times shown in `zone`, or "no functions".
-fn render(functions: &[FunctionConfiguration], zone: &TimeZone) -> String {
+/// The table of `functions` and their `statuses`, with times shown in `zone`, or "no functions".
+fn render(
+    functions: &[FunctionConfiguration],
+    statuses: &BTreeMap<String, FunctionStatus>,
+    zone: &TimeZone,
+) -> String {
     if functions.is_empty() {
         return "no functions".to_owned();
     }
@@ -49,8 +63,22 @@ fn render(functions: &[FunctionConfiguration], zone: &TimeZone) -> String {
         "TIMEOUT",
         "CODE SIZE",
         "LAST MODIFIED",
+        "VERSIONS",
+        "ALIASES",
+        "WARM",
+        "BUSY",
+        "PROVISIONED",
+        "THROTTLES",
     ]);
+    let none = FunctionStatus::default();
     for function in functions {
+        let status = statuses.get(&function.function_name).unwrap_or(&none);
+        let (warm, busy) = status.warm_and_busy();
+        let aliases: Vec<String> = status.aliases.iter().map(|a| a.describe()).collect();
+        let (requested, allocated) = status
+            .provisioned_concurrency
+            .iter()
+            .fold((0, 0), |(r, a), p| (r + p.requested, a + p.allocated));
         table.add_row([
             function.function_name.clone(),
             function.runtime.clone().unwrap_or_else(|| "-".to_owned()),
@@ -65,6 +93,20 @@ fn render(functions: &[FunctionConfiguration], zone: &TimeZone) -> String {
                 .last_modified
                 .as_deref()
                 .map_or_else(|| "-".to_owned(), |text| format_last_modified(text, zone)),
+            status.published_versions().to_string(),
+            if aliases.is_empty() {
+                "-".to_owned()
+            } else {
+                aliases.join(", ")
+            },
+            warm.to_string(),
+            busy.to_string(),
+            if requested == 0 {
+                "-".to_owned()
+            } else {
+                format!("{allocated}/{requested}")
+            },
+            status.throttles.total.to_string(),
         ]);
     }
     table.trim_fmt()
@@ -76,7 +118,10 @@ mod tests {
 
     #[test]
     fn empty_list_says_so() {
-        assert_eq!(render(&[], &TimeZone::UTC), "no functions");
+        assert_eq!(
+            render(&[], &BTreeMap::new(), &TimeZone::UTC),
+            "no functions"
+        );
     }
 
     #[test]
@@ -91,16 +136,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!(page.next_marker.as_deref(), Some("py"));
-        let lines: Vec<String> = render(&page.functions, &TimeZone::UTC)
+        let status: FunctionStatus = serde_json::from_str(
+            r#"{"FunctionName":"hello",
+                "Versions":[{"Version":"$LATEST"},{"Version":"1"},{"Version":"2"}],
+                "Aliases":[{"Name":"live","FunctionVersion":"1","AdditionalVersionWeights":{"2":0.25}}],
+                "Throttles":{"Total":4},
+                "Environments":[{"Version":"1","Idle":1,"Busy":2,"ProvisionedIdle":1}],
+                "ProvisionedConcurrency":[{"Qualifier":"live","Requested":2,"Allocated":1,"Status":"IN_PROGRESS"}]}"#,
+        )
+        .unwrap();
+        let statuses = [("hello".to_owned(), status)].into();
+        let lines: Vec<String> = render(&page.functions, &statuses, &TimeZone::UTC)
             .lines()
             .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
             .collect();
         assert_eq!(
             lines,
             [
-                "NAME RUNTIME MEMORY TIMEOUT CODE SIZE LAST MODIFIED",
-                "hello provided.al2023 128 MB 3 s 2.0 KB 2020-04-10 19:06:32",
-                "py python3.12 1024 MB 900 s 3.2 MB 2021-01-02 03:04:05",
+                "NAME RUNTIME MEMORY TIMEOUT CODE SIZE LAST MODIFIED VERSIONS ALIASES WARM BUSY PROVISIONED THROTTLES",
+                "hello provided.al2023 128 MB 3 s 2.0 KB 2020-04-10 19:06:32 2 live -> 1 (2: 25%) 2 2 1/2 4",
+                "py python3.12 1024 MB 900 s 3.2 MB 2021-01-02 03:04:05 0 - 0 0 - 0",
             ]
         );
     }
@@ -111,7 +166,7 @@ mod tests {
             function_name: "bare".to_owned(),
             ..FunctionConfiguration::default()
         };
-        let text = render(&[function], &TimeZone::UTC);
+        let text = render(&[function], &BTreeMap::new(), &TimeZone::UTC);
         let row = text
             .lines()
             .nth(1)
@@ -119,7 +174,7 @@ mod tests {
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ");
-        assert_eq!(row, "bare - - - 0 B -");
+        assert_eq!(row, "bare - - - 0 B - 0 - 0 0 - 0");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The client commands (`deploy`, `invoke`, `ls`, `logs`, `rm`): they talk to a running flint
-//! over the AWS Lambda REST API and the CloudWatch Logs JSON protocol, like the AWS CLI would.
+//! The client commands (`deploy`, `invoke`, `ls`, `logs`, `rm`, `status`): they talk to a
+//! running flint over the AWS Lambda REST API and the CloudWatch Logs JSON protocol, like the
+//! AWS CLI would, and to flint's own status endpoint for what Lambda has no API for.
 //!
 //! Each command keeps its pure parts (argument parsing, request bodies, output formatting) in
 //! functions of its own module, tested there; `http` holds the one place that sends requests
@@ -13,6 +14,7 @@ pub(crate) mod list;
 pub(crate) mod logs;
 mod output;
 pub(crate) mod remove;
+pub(crate) mod status;
 
 pub(crate) use http::Flint;
 

@@ -233,7 +233,7 @@ impl StoredRow {
     }
 }
 
-fn write_transaction(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+pub(super) fn write_transaction(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
     conn.transaction_with_behavior(TransactionBehavior::Immediate)
 }
 
@@ -249,7 +249,7 @@ fn found(changed: usize, name: &str) -> Result<(), OpError> {
     }
 }
 
-fn unsigned(row: &Row<'_>, column: usize) -> rusqlite::Result<u64> {
+pub(super) fn unsigned(row: &Row<'_>, column: usize) -> rusqlite::Result<u64> {
     let value: i64 = row.get(column)?;
     u64::try_from(value).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(column, value))
 }

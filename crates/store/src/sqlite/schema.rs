@@ -8,7 +8,15 @@ use crate::StoreError;
 
 /// Numbered from 1 without gaps. A database lists the ones it has in `schema_version`; a
 /// migration, once released, never changes: a schema change is a new file.
-const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("migrations/0001_functions.sql"))];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (1, include_str!("migrations/0001_functions.sql")),
+    (2, include_str!("migrations/0002_async_events.sql")),
+    (
+        3,
+        include_str!("migrations/0003_versions_aliases_concurrency.sql"),
+    ),
+    (4, include_str!("migrations/0004_layers.sql")),
+];
 
 /// Brings the database up to the newest schema and returns its version.
 pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<u32, StoreError> {
@@ -107,6 +115,18 @@ mod tests {
         assert_eq!(newest, MIGRATIONS.len() as u32);
         assert!(table_exists(&conn, "functions"));
         assert!(table_exists(&conn, "versions"));
+        assert!(table_exists(&conn, "async_events"));
+        assert!(table_exists(&conn, "event_invoke_configs"));
+        assert!(table_exists(&conn, "layers"));
+        assert!(table_exists(&conn, "layer_versions"));
+        for table in [
+            "version_counters",
+            "aliases",
+            "reserved_concurrency",
+            "provisioned_concurrency",
+        ] {
+            assert!(table_exists(&conn, table), "{table}");
+        }
         // A second run finds nothing to do instead of failing on existing tables.
         assert_eq!(migrate(&mut conn, path).unwrap(), newest);
         assert_eq!(schema_version(&conn), newest);

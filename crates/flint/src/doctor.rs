@@ -1,0 +1,61 @@
+//! `flint doctor`: what isolation this host supports, and why not where it does not.
+
+use std::fmt::Write as _;
+
+/// Prints the report; fails when full isolation is impossible here.
+pub(crate) fn run() -> anyhow::Result<()> {
+    let jail = crate::isolation::jail_path();
+    let support = sandbox::probe(&jail);
+    print!("{}", report(&support));
+    match support.isolation_blocker() {
+        None => Ok(()),
+        Some(_) => anyhow::bail!("full isolation is not possible on this host"),
+    }
+}
+
+/// The report's text.
+fn report(support: &sandbox::HostSupport) -> String {
+    let mut text = String::new();
+    for finding in support.findings() {
+        let mark = if finding.ok { "ok" } else { "--" };
+        let _ = writeln!(text, "{mark:>3}  {:<16} {}", finding.what, finding.detail);
+    }
+    let verdict = match support.isolation_blocker() {
+        None if support.egress_tools.is_ok() => {
+            "full isolation with outbound connections (`flint serve` default)".to_string()
+        }
+        None => "full isolation without outbound connections (`--isolation auto`; `full` refuses)"
+            .to_string(),
+        Some(why) => {
+            format!("no isolation possible: {why}; `flint serve` needs `--isolation none`")
+        }
+    };
+    let _ = writeln!(text, "\nisolation: {verdict}");
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_every_finding_and_a_verdict() {
+        let support = sandbox::probe(std::path::Path::new("/nonexistent/flint-jail"));
+        let text = report(&support);
+        for what in [
+            "root",
+            "user namespaces",
+            "cgroups",
+            "seccomp",
+            "jail",
+            "egress",
+        ] {
+            assert!(text.contains(what), "{what} missing in:\n{text}");
+        }
+        assert!(
+            text.contains("/nonexistent/flint-jail is missing"),
+            "{text}"
+        );
+        assert!(text.contains("isolation: no isolation possible"), "{text}");
+    }
+}

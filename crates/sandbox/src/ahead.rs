@@ -1,0 +1,152 @@
+//! Things made ahead of time: a background thread keeps a few ready so that making one stays
+//! off the cold-start path; when none is ready, one is made on the spot.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
+
+type Make<T> = dyn Fn() -> io::Result<T> + Send + Sync;
+
+/// A supply of `T`, refilled in the background.
+pub(crate) struct Ahead<T> {
+    shared: Arc<Shared<T>>,
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    changed: Condvar,
+    target: usize,
+    make: Box<Make<T>>,
+}
+
+struct State<T> {
+    ready: VecDeque<T>,
+    closed: bool,
+}
+
+impl<T> std::fmt::Debug for Ahead<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ahead")
+            .field("target", &self.shared.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static> Ahead<T> {
+    /// Starts keeping `target` items ready, made by `make` on a thread named `name`.
+    pub(crate) fn start(name: &str, target: usize, make: Box<Make<T>>) -> io::Result<Ahead<T>> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                ready: VecDeque::new(),
+                closed: false,
+            }),
+            changed: Condvar::new(),
+            target,
+            make,
+        });
+        let refill = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || refill.refill())?;
+        Ok(Ahead { shared })
+    }
+
+    /// A ready item, or a new one when none is.
+    pub(crate) fn take(&self) -> io::Result<T> {
+        let ready = self.shared.lock().ready.pop_front();
+        self.shared.changed.notify_all();
+        match ready {
+            Some(item) => Ok(item),
+            None => (self.shared.make)(),
+        }
+    }
+
+    /// Stops refilling and drops the ready items.
+    pub(crate) fn close(&self) {
+        let ready = {
+            let mut state = self.shared.lock();
+            state.closed = true;
+            std::mem::take(&mut state.ready)
+        };
+        self.shared.changed.notify_all();
+        drop(ready);
+    }
+}
+
+impl<T> Drop for Ahead<T> {
+    fn drop(&mut self) {
+        let ready = {
+            let mut state = self.shared.lock();
+            state.closed = true;
+            std::mem::take(&mut state.ready)
+        };
+        self.shared.changed.notify_all();
+        drop(ready);
+    }
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn refill(&self) {
+        loop {
+            {
+                let state = self.lock();
+                let state = self
+                    .changed
+                    .wait_while(state, |s| !s.closed && s.ready.len() >= self.target)
+                    .unwrap_or_else(PoisonError::into_inner);
+                if state.closed {
+                    return;
+                }
+            }
+            match (self.make)() {
+                Ok(item) => {
+                    let mut state = self.lock();
+                    if state.closed {
+                        return;
+                    }
+                    state.ready.push_back(item);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "could not prepare an environment ahead of time");
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn keeps_the_target_ready_and_makes_on_demand_when_empty() {
+        let made = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&made);
+        let ahead = Ahead::start(
+            "test-ahead",
+            2,
+            Box::new(move || Ok(counter.fetch_add(1, Ordering::SeqCst))),
+        )
+        .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while made.load(Ordering::SeqCst) < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(ahead.take().unwrap(), 0, "the oldest ready one first");
+        ahead.close();
+        let before = made.load(Ordering::SeqCst);
+        assert_eq!(
+            ahead.take().unwrap(),
+            before,
+            "made on the spot once closed and empty"
+        );
+    }
+}

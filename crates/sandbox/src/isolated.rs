@@ -1,0 +1,815 @@
+//! The isolating launcher: every environment in its own namespaces, cgroup, root file system,
+//! identity and seccomp filter, built by the jailer (`flint-jail`, see `jail.rs`).
+
+use std::ffi::CString;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::unix::pipe;
+
+use crate::ahead::Ahead;
+use crate::cgroup::{self, Cgroup, Cgroups};
+use crate::exit::ExitReason;
+use crate::jail::{JailBase, JailLaunch};
+use crate::mount_plan::{FunctionMounts, HostEntry, RootSpec};
+use crate::network::{self, EgressPlan};
+use crate::{
+    LaunchSpec, Launcher, Mounts, Network, Prepared, Sandbox, SandboxError, egress, spawn,
+};
+
+/// The sandbox user, as on Lambda.
+const SANDBOX_USER: &str = "sbx_user1051";
+const SANDBOX_UID: u32 = 993;
+const SANDBOX_GID: u32 = 990;
+/// Every environment's host name; `sandbox.localdomain` resolves to the environment itself.
+const HOSTNAME: &str = "sandbox";
+/// Size of `/dev/shm`.
+const SHM_MB: u32 = 64;
+/// How long the jail may take to build the sandbox and execute the runtime.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The host's system directories every environment sees read-only, when they exist.
+const SYSTEM_DIRS: [&str; 7] = [
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+];
+/// The parts of the host's `/etc` runtimes need; nothing else of it is visible.
+const ETC_ENTRIES: [&str; 11] = [
+    "/etc/ld.so.cache",
+    "/etc/nsswitch.conf",
+    "/etc/services",
+    "/etc/protocols",
+    "/etc/localtime",
+    "/etc/mime.types",
+    "/etc/alternatives",
+    "/etc/ssl/certs",
+    "/etc/ssl/openssl.cnf",
+    "/etc/ca-certificates",
+    "/etc/pki",
+];
+
+/// How the isolated launcher is set up.
+#[derive(Debug, Clone)]
+pub struct IsolationSettings {
+    /// The jailer program, `flint-jail`.
+    pub jail: PathBuf,
+    /// An empty directory each environment's root is mounted on, inside the environment's own
+    /// mount namespace only (created when missing).
+    pub root_mount_point: PathBuf,
+    /// flint's API as the server reaches it; environments reach it at `AWS_ENDPOINT_URL`
+    /// through a forwarder inside their network namespace.
+    pub api: SocketAddr,
+    /// Outbound connections: the link-local range (`169.254.x.y/n`) the environments' veth
+    /// pairs take their /30 subnets from, or `None` for no egress.
+    pub egress_range: Option<(std::net::Ipv4Addr, u8)>,
+    /// Network namespaces kept ready ahead of cold starts.
+    pub warm_namespaces: usize,
+}
+
+impl IsolationSettings {
+    /// Defaults: `flint-jail` next to the running program, egress in 169.254.128.0/17, eight
+    /// namespaces ready.
+    pub fn new(api: SocketAddr) -> IsolationSettings {
+        let beside = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|dir| dir.join("flint-jail")))
+            .unwrap_or_else(|| PathBuf::from("flint-jail"));
+        IsolationSettings {
+            jail: beside,
+            root_mount_point: PathBuf::from("/run/flint/root"),
+            api,
+            egress_range: Some((std::net::Ipv4Addr::new(169, 254, 128, 0), 17)),
+            warm_namespaces: 8,
+        }
+    }
+}
+
+/// Runs every environment in a sandbox of its own.
+#[derive(Debug)]
+pub struct IsolatedLauncher {
+    shared: Arc<Shared>,
+    ready: Ahead<Ready>,
+    maker: Arc<Maker>,
+    api: SocketAddr,
+    egress: Result<String, String>,
+}
+
+/// What the launcher and its sandboxes share; the last one to go removes the cgroups.
+#[derive(Debug)]
+struct Shared {
+    cgroups: Cgroups,
+    /// Cgroups of ended environments whose tasks were still exiting.
+    graveyard: Mutex<Vec<Cgroup>>,
+}
+
+impl Shared {
+    /// Removes the cgroups of ended environments that are empty by now.
+    fn sweep(&self) -> usize {
+        let mut graveyard = self
+            .graveyard
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        graveyard.retain(|cgroup| cgroup.remove().is_err());
+        graveyard.len()
+    }
+
+    fn bury(&self, cgroup: Cgroup) {
+        if cgroup.remove().is_err() {
+            self.graveyard
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(cgroup);
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        for _ in 0..100 {
+            if self.sweep() == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if !self.cgroups.remove_instance() {
+            tracing::warn!(
+                "could not remove every cgroup of this server; the next start cleans them"
+            );
+        }
+    }
+}
+
+/// Makes environments ready ahead of time.
+#[derive(Debug)]
+struct Maker {
+    shared: Arc<Shared>,
+    jail: CString,
+    base: RootSpec,
+    egress: Option<EgressPlan>,
+    next_slot: AtomicU32,
+}
+
+/// An environment made ahead of time: its network namespace with the Runtime API and
+/// forwarding listeners bound, and a jail waiting for the function.
+#[derive(Debug)]
+struct Ready {
+    netns: OwnedFd,
+    runtime_api: std::net::TcpListener,
+    endpoint: std::net::TcpListener,
+    jail: PendingJail,
+}
+
+/// A jail that joined its cgroup and built the shared part of the root, waiting for its
+/// function (the second configuration line). Killed and collected if never used.
+#[derive(Debug)]
+pub(crate) struct PendingJail {
+    parts: Option<(spawn::Spawned, Cgroup)>,
+    shared: Arc<Shared>,
+}
+
+impl PendingJail {
+    fn take(mut self) -> Option<(spawn::Spawned, Cgroup)> {
+        self.parts.take()
+    }
+}
+
+impl Drop for PendingJail {
+    fn drop(&mut self) {
+        if let Some((spawned, cgroup)) = self.parts.take() {
+            abandon(&spawned.pidfd);
+            self.shared.bury(cgroup);
+        }
+    }
+}
+
+impl Maker {
+    fn ready(&self) -> std::io::Result<Ready> {
+        let (netns, runtime_api, endpoint) = network::create_namespace()?;
+        if let Some(plan) = &self.egress
+            && let Err(error) = network::connect(&netns, plan, &self.next_slot)
+        {
+            tracing::warn!(%error, "an environment starts without egress");
+        }
+        let jail = self.jail(&netns)?;
+        Ok(Ready {
+            netns,
+            runtime_api,
+            endpoint,
+            jail,
+        })
+    }
+
+    /// Starts a jail in `netns` in a new cgroup and hands it the shared part of the root.
+    fn jail(&self, netns: &OwnedFd) -> std::io::Result<PendingJail> {
+        let cgroup = self
+            .shared
+            .cgroups
+            .create()
+            .map_err(std::io::Error::other)?;
+        let base = JailBase {
+            root: self.base.clone(),
+            cgroup_procs: cgroup.procs_files(),
+        };
+        let mut line = serde_json::to_vec(&base).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let spawned = match spawn::spawn(&self.jail, netns.as_fd()) {
+            Ok(spawned) => spawned,
+            Err(error) => {
+                self.shared.bury(cgroup);
+                return Err(error);
+            }
+        };
+        let pending = PendingJail {
+            parts: Some((spawned, cgroup)),
+            shared: Arc::clone(&self.shared),
+        };
+        // The pipe holds 64 KiB and the jail reads at once; a configuration is a few KiB.
+        if let Some((spawned, _)) = &pending.parts {
+            write_all(&spawned.config, &line)?;
+        }
+        Ok(pending)
+    }
+}
+
+impl IsolatedLauncher {
+    /// Checks the host, removes what a previous server left behind and starts preparing
+    /// environments ahead of time.
+    pub fn start(settings: IsolationSettings) -> Result<IsolatedLauncher, SandboxError> {
+        let support = crate::support::probe(&settings.jail);
+        if !support.root {
+            return Err(SandboxError::Unsupported(
+                "full isolation needs root (flint does not build rootless sandboxes)".into(),
+            ));
+        }
+        support.jail.clone().map_err(SandboxError::Unsupported)?;
+        let layout = support.cgroups.clone().map_err(SandboxError::Unsupported)?;
+        static LAUNCHERS: AtomicU32 = AtomicU32::new(0);
+        let n = LAUNCHERS.fetch_add(1, Ordering::Relaxed);
+        let cgroups = Cgroups::open(
+            layout,
+            Arc::new(cgroup::HostCgroupSys),
+            std::process::id(),
+            n,
+        )
+        .map_err(|e| SandboxError::Unsupported(e.to_string()))?;
+        let stale = cgroups.clean_stale(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if stale > 0 {
+            tracing::info!(stale, "removed the cgroups of servers that no longer run");
+        }
+        std::fs::create_dir_all(&settings.root_mount_point).map_err(|source| {
+            SandboxError::Prepare {
+                what: format!("the mount point {}", settings.root_mount_point.display()),
+                source,
+            }
+        })?;
+        let egress = match settings.egress_range {
+            None => Err("egress is turned off".to_string()),
+            Some((base, prefix)) => egress::enable(&format!("{base}/{prefix}"))
+                .map(|()| format!("outbound connections through NAT from {base}/{prefix}")),
+        };
+        let plan = match (&egress, settings.egress_range) {
+            (Ok(_), Some((base, prefix))) => Some(EgressPlan {
+                base,
+                slots: 1 << (32 - u32::from(prefix)).saturating_sub(2).min(20),
+            }),
+            _ => None,
+        };
+        let jail = CString::new(settings.jail.as_os_str().as_bytes())
+            .map_err(|_| SandboxError::Unsupported("the jail path contains a NUL byte".into()))?;
+        let shared = Arc::new(Shared {
+            cgroups,
+            graveyard: Mutex::default(),
+        });
+        let maker = Arc::new(Maker {
+            shared: Arc::clone(&shared),
+            jail,
+            base: root_template(&settings.root_mount_point),
+            egress: plan,
+            next_slot: AtomicU32::new(0),
+        });
+        let refill = Arc::clone(&maker);
+        let ready = Ahead::start(
+            "flint-sandboxes",
+            settings.warm_namespaces,
+            Box::new(move || refill.ready()),
+        )
+        .map_err(|source| SandboxError::Prepare {
+            what: "environments ahead of time".into(),
+            source,
+        })?;
+        Ok(IsolatedLauncher {
+            shared,
+            ready,
+            maker,
+            api: settings.api,
+            egress,
+        })
+    }
+
+    /// This launcher's cgroups, one directory per hierarchy (environments are subdirectories).
+    pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        self.shared.cgroups.instance_dirs().to_vec()
+    }
+
+    /// One line on what isolation is in effect, for the server's start message.
+    pub fn describe(&self) -> String {
+        let cgroups = format!("cgroup v{}", self.shared.cgroups.layout().version());
+        let egress = match &self.egress {
+            Ok(how) => how.clone(),
+            Err(why) => format!("no egress ({why})"),
+        };
+        format!("full isolation: namespaces, {cgroups}, seccomp, uid {SANDBOX_UID}; {egress}")
+    }
+}
+
+impl Drop for IsolatedLauncher {
+    fn drop(&mut self) {
+        self.ready.close();
+    }
+}
+
+/// The parts of every environment's root that do not depend on the function.
+fn root_template(mount_point: &Path) -> RootSpec {
+    let mut host = Vec::new();
+    for path in SYSTEM_DIRS.iter().chain(ETC_ENTRIES.iter()).map(Path::new) {
+        let Ok(meta) = path.symlink_metadata() else {
+            continue;
+        };
+        if meta.file_type().is_symlink() {
+            if let Ok(target) = std::fs::read_link(path) {
+                host.push(HostEntry::Symlink {
+                    path: path.to_path_buf(),
+                    target,
+                });
+            }
+        } else if meta.is_dir() {
+            host.push(HostEntry::Dir(path.to_path_buf()));
+        } else {
+            host.push(HostEntry::File(path.to_path_buf()));
+        }
+    }
+    // The host's resolver configuration, copied so that a symlink into /run still works.
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let generated = vec![
+        (PathBuf::from("/etc/resolv.conf"), resolv),
+        (
+            PathBuf::from("/etc/hosts"),
+            format!("127.0.0.1\tlocalhost sandbox.localdomain {HOSTNAME}\n::1\tlocalhost\n"),
+        ),
+        (PathBuf::from("/etc/hostname"), format!("{HOSTNAME}\n")),
+        (
+            PathBuf::from("/etc/passwd"),
+            format!(
+                "root:x:0:0:root:/root:/sbin/nologin\n{SANDBOX_USER}:x:{SANDBOX_UID}:{SANDBOX_GID}::/tmp:/sbin/nologin\n"
+            ),
+        ),
+        (
+            PathBuf::from("/etc/group"),
+            format!("root:x:0:\n{SANDBOX_USER}:x:{SANDBOX_GID}:\n"),
+        ),
+    ];
+    RootSpec {
+        new_root: mount_point.to_path_buf(),
+        host,
+        generated,
+        shm_mb: SHM_MB,
+        hostname: HOSTNAME.into(),
+    }
+}
+
+/// The installation an interpreter outside the system directories belongs to (a pyenv or nvm
+/// install: `<prefix>/bin/python3` gives `<prefix>`), to be shown read-only at the same path.
+/// Never a home directory itself, never `/`.
+pub(crate) fn interpreter_root(program: &Path) -> Option<PathBuf> {
+    let inside = [
+        "/var/task",
+        "/opt",
+        "/var/runtime",
+        "/usr",
+        "/bin",
+        "/sbin",
+        "/lib",
+        "/lib64",
+    ];
+    if !program.is_absolute() || inside.iter().any(|dir| program.starts_with(dir)) {
+        return None;
+    }
+    let dir = program.parent()?;
+    let root = if dir.file_name().is_some_and(|name| name == "bin") {
+        dir.parent()?
+    } else {
+        dir
+    };
+    let depth = root.components().count();
+    let is_home = root == Path::new("/root") || (root.starts_with("/home") && depth <= 3);
+    (depth >= 3 && !is_home).then(|| root.to_path_buf())
+}
+
+#[async_trait::async_trait]
+impl Launcher for IsolatedLauncher {
+    fn inside(&self, _mounts: &Mounts) -> Mounts {
+        Mounts {
+            task_root: PathBuf::from("/var/task"),
+            opt: PathBuf::from("/opt"),
+            runtime_dir: PathBuf::from("/var/runtime"),
+        }
+    }
+
+    async fn prepare(&self) -> Result<Prepared, SandboxError> {
+        self.shared.sweep();
+        let ready = self.ready.take().map_err(|source| SandboxError::Prepare {
+            what: "an environment".into(),
+            source,
+        })?;
+        let listener = tokio::net::TcpListener::from_std(ready.runtime_api)
+            .map_err(SandboxError::BindRuntimeApi)?;
+        let forwarder = crate::forward::start(ready.endpoint, self.api)
+            .map_err(SandboxError::BindRuntimeApi)?;
+        Ok(Prepared {
+            listener,
+            runtime_api: network::RUNTIME_API.to_string(),
+            local_addr: SocketAddr::V4(network::RUNTIME_API),
+            endpoint_url: Some(format!("http://{}", network::ENDPOINT)),
+            network: Some(Arc::new(Network {
+                netns: ready.netns,
+                forwarder,
+                jail: Mutex::new(Some(ready.jail)),
+            })),
+        })
+    }
+
+    async fn launch(&self, spec: LaunchSpec) -> Result<Box<dyn Sandbox>, SandboxError> {
+        let network = spec.network.ok_or_else(|| SandboxError::Prepare {
+            what: "the environment's network".into(),
+            source: std::io::ErrorKind::NotFound.into(),
+        })?;
+        let setup = |source| SandboxError::Prepare {
+            what: "the jail".into(),
+            source,
+        };
+        // The environment's first process takes the jail made ahead; more processes (external
+        // extensions) get a jail of their own now, in the same network.
+        let pending = network
+            .jail
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let pending = match pending {
+            Some(pending) => pending,
+            None => self.maker.jail(&network.netns).map_err(setup)?,
+        };
+        let Some((spawned, cgroup)) = pending.take() else {
+            return Err(setup(std::io::ErrorKind::NotFound.into()));
+        };
+        let inside = self.inside(&spec.mounts);
+        let mut binds = vec![
+            (spec.mounts.task_root.clone(), inside.task_root),
+            (spec.mounts.opt.clone(), inside.opt),
+            (spec.mounts.runtime_dir.clone(), inside.runtime_dir),
+        ];
+        if let Some(installation) = interpreter_root(&spec.program) {
+            binds.push((installation.clone(), installation));
+        }
+        let config = JailLaunch {
+            mounts: FunctionMounts {
+                binds,
+                tmp_mb: spec.ephemeral_storage_mb,
+            },
+            program: spec.program.clone(),
+            args: spec.args,
+            env: spec.env,
+            cwd: spec.cwd,
+            uid: SANDBOX_UID,
+            gid: SANDBOX_GID,
+        };
+        let handed = cgroup
+            .limit(spec.memory_mb)
+            .map_err(|e| SandboxError::Cgroup(e.to_string()))
+            .and_then(|()| hand_over(spawned, &config).map_err(setup));
+        let started = match handed {
+            Ok(started) => started,
+            Err(error) => {
+                self.shared.bury(cgroup);
+                return Err(error);
+            }
+        };
+        let sandbox = IsolatedSandbox {
+            pid: started.pid,
+            pidfd: started.pidfd,
+            output: Mutex::new(Some((started.stdout, started.stderr))),
+            status: tokio::sync::Mutex::new(started.status),
+            cgroup: Some(cgroup),
+            memory_mb: spec.memory_mb,
+            cpu_limited: AtomicBool::new(false),
+            shared: Arc::clone(&self.shared),
+            _network: network,
+        };
+        match tokio::time::timeout(START_TIMEOUT, sandbox.next_status()).await {
+            Ok(Some(line)) if line == "ready" => Ok(Box::new(sandbox)),
+            Ok(Some(line)) => {
+                sandbox.kill();
+                Err(
+                    match line.strip_prefix("exec ").and_then(|n| n.parse().ok()) {
+                        Some(errno) => {
+                            spawn_error(&spec.program, std::io::Error::from_raw_os_error(errno))
+                        }
+                        None => SandboxError::Setup(
+                            line.strip_prefix("setup ").unwrap_or(&line).to_string(),
+                        ),
+                    },
+                )
+            }
+            Ok(None) => {
+                sandbox.kill();
+                Err(SandboxError::Setup(
+                    "the jail ended before starting the runtime".into(),
+                ))
+            }
+            Err(_) => {
+                sandbox.kill();
+                Err(SandboxError::Setup(
+                    "the jail did not start the runtime in time".into(),
+                ))
+            }
+        }
+    }
+}
+
+fn spawn_error(program: &Path, source: std::io::Error) -> SandboxError {
+    SandboxError::Spawn {
+        program: program.to_path_buf(),
+        source,
+    }
+}
+
+type StatusLines = tokio::io::Lines<BufReader<pipe::Receiver>>;
+
+/// A jail that was handed its function.
+struct Started {
+    pid: libc::pid_t,
+    pidfd: AsyncFd<OwnedFd>,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    status: StatusLines,
+}
+
+/// Writes all of `bytes` to a pipe.
+fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        let written = nix::unistd::write(fd, bytes).map_err(std::io::Error::from)?;
+        bytes = &bytes[written..];
+    }
+    Ok(())
+}
+
+/// Hands a waiting jail its function; from here on the jail's status is read asynchronously.
+fn hand_over(spawned: spawn::Spawned, config: &JailLaunch) -> std::io::Result<Started> {
+    let mut line = serde_json::to_vec(config).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    let handed = std::fs::File::from(spawned.config)
+        .write_all(&line)
+        .and_then(|()| pipe::Receiver::from_owned_fd(spawned.status));
+    let status = match handed {
+        Ok(status) => status,
+        Err(error) => {
+            abandon(&spawned.pidfd);
+            return Err(error);
+        }
+    };
+    // SAFETY: the pidfd is owned by the AsyncFd from here on and closed only when it drops.
+    let pidfd = match unsafe { AsyncFd::register(spawned.pidfd) } {
+        Ok(pidfd) => pidfd,
+        Err(failed) => {
+            let (pidfd, error) = failed.into_parts();
+            abandon(&pidfd);
+            return Err(error);
+        }
+    };
+    Ok(Started {
+        pid: spawned.pid,
+        pidfd,
+        stdout: spawned.stdout,
+        stderr: spawned.stderr,
+        status: BufReader::new(status).lines(),
+    })
+}
+
+/// Kills a jail and collects it, so no zombie is left.
+fn abandon(pidfd: &OwnedFd) {
+    send_kill(pidfd);
+    // SAFETY: siginfo_t is plain data that waitid fills in.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: P_PIDFD with a live pidfd and a valid out-pointer; the child was just killed, so
+    // the wait is short.
+    unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED,
+        )
+    };
+}
+
+fn send_kill(pidfd: &OwnedFd) {
+    // SAFETY: pidfd_send_signal with a live pidfd and no siginfo.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        );
+    }
+}
+
+/// A running isolated environment.
+#[derive(Debug)]
+struct IsolatedSandbox {
+    /// The jail's pid on the host (the environment's init).
+    pid: libc::pid_t,
+    pidfd: AsyncFd<OwnedFd>,
+    output: Mutex<Option<(OwnedFd, OwnedFd)>>,
+    status: tokio::sync::Mutex<StatusLines>,
+    cgroup: Option<Cgroup>,
+    memory_mb: u32,
+    /// Whether the CPU share was applied (at the first freeze).
+    cpu_limited: AtomicBool,
+    shared: Arc<Shared>,
+    _network: Arc<Network>,
+}
+
+impl IsolatedSandbox {
+    async fn next_status(&self) -> Option<String> {
+        self.status.lock().await.next_line().await.ok().flatten()
+    }
+
+    fn cgroup(&self) -> Option<&Cgroup> {
+        self.cgroup.as_ref()
+    }
+
+    /// Waits for the jail to end and collects its own wait status.
+    async fn reap(&self) -> Option<i32> {
+        loop {
+            if let Some(status) = waitid(self.pidfd.get_ref()) {
+                return Some(status);
+            }
+            let mut ready = self.pidfd.readable().await.ok()?;
+            ready.clear_ready();
+        }
+    }
+}
+
+/// Collects an exited child through its pidfd; `None` while it runs.
+fn waitid(pidfd: &OwnedFd) -> Option<i32> {
+    // SAFETY: siginfo_t is plain data that waitid fills in.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: P_PIDFD with a live pidfd and a valid out-pointer.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG,
+        )
+    };
+    // SAFETY: after a successful waitid the pid and status fields of the union are set.
+    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if rc != 0 || pid == 0 {
+        return None;
+    }
+    let raw = if info.si_code == libc::CLD_EXITED {
+        (status & 0xff) << 8
+    } else {
+        status & 0x7f
+    };
+    Some(raw)
+}
+
+#[async_trait::async_trait]
+impl Sandbox for IsolatedSandbox {
+    fn pid(&self) -> Option<u32> {
+        u32::try_from(self.pid).ok()
+    }
+
+    fn take_output(&self) -> Option<(tokio::process::ChildStdout, tokio::process::ChildStderr)> {
+        let (stdout, stderr) = self
+            .output
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()?;
+        let stdout =
+            tokio::process::ChildStdout::from_std(std::process::ChildStdout::from(stdout)).ok()?;
+        let stderr =
+            tokio::process::ChildStderr::from_std(std::process::ChildStderr::from(stderr)).ok()?;
+        Some((stdout, stderr))
+    }
+
+    async fn wait(&self) -> ExitReason {
+        let mut runtime_status = None;
+        while let Some(line) = self.next_status().await {
+            if let Some(status) = line.strip_prefix("exit ").and_then(|s| s.parse().ok()) {
+                runtime_status = Some(status);
+            }
+        }
+        let jail_status = self.reap().await;
+        let reason = match runtime_status.or(jail_status) {
+            Some(status) => ExitReason::from_wait_status(status),
+            None => ExitReason::Unknown,
+        };
+        let oom = self.cgroup().is_some_and(|cgroup| cgroup.oom_kills() > 0);
+        if oom && reason == ExitReason::Signal(libc::SIGKILL) {
+            ExitReason::OutOfMemory
+        } else {
+            reason
+        }
+    }
+
+    fn kill(&self) {
+        // The jail is the namespace's init: when it dies the kernel kills everything in it.
+        send_kill(self.pidfd.get_ref());
+        // Frozen tasks die only once thawed.
+        if let Some(cgroup) = self.cgroup() {
+            cgroup.kill_all();
+        }
+    }
+
+    fn peak_memory_bytes(&self) -> Option<u64> {
+        self.cgroup()?.peak_bytes()
+    }
+
+    fn freeze(&self) {
+        let Some(cgroup) = self.cgroup() else {
+            return;
+        };
+        // The CPU share applies from the first time the environment goes idle: Init and the
+        // first invocation run at full speed (Lambda boosts Init the same way).
+        if !self.cpu_limited.swap(true, Ordering::Relaxed)
+            && let Err(error) = cgroup.limit_cpu(self.memory_mb)
+        {
+            tracing::warn!(%error, "could not limit an environment's CPU");
+        }
+        if let Err(error) = cgroup.freeze() {
+            tracing::debug!(%error, "could not freeze an environment");
+        }
+    }
+
+    fn thaw(&self) {
+        if let Some(Err(error)) = self.cgroup().map(Cgroup::thaw) {
+            tracing::debug!(%error, "could not thaw an environment");
+        }
+    }
+
+    fn is_frozen(&self) -> bool {
+        self.cgroup().is_some_and(Cgroup::is_frozen)
+    }
+}
+
+impl Drop for IsolatedSandbox {
+    fn drop(&mut self) {
+        self.kill();
+        if let Some(cgroup) = self.cgroup.take() {
+            self.shared.bury(cgroup);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(program: &str, expect: Option<&str>) {
+        assert_eq!(
+            interpreter_root(Path::new(program)),
+            expect.map(PathBuf::from)
+        );
+    }
+
+    #[test]
+    fn interpreters_outside_the_system_bring_their_installation_only() {
+        check(
+            "/root/.pyenv/versions/3.11.7/bin/python3",
+            Some("/root/.pyenv/versions/3.11.7"),
+        );
+        check(
+            "/home/u/.nvm/versions/node/v22.1.0/bin/node",
+            Some("/home/u/.nvm/versions/node/v22.1.0"),
+        );
+        check("/usr/bin/python3", None);
+        check("/var/task/bootstrap", None);
+        check("/opt/bootstrap", None);
+        check("/root/bin/python3", None);
+        check("/home/u/bin/node", None);
+        check("/srv/python", None);
+        check("/srv/py/3.12/python3", Some("/srv/py/3.12"));
+    }
+}

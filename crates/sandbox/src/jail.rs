@@ -1,0 +1,420 @@
+//! The jailer: the program the isolated launcher starts for every environment (`flint-jail`).
+//!
+//! The launcher starts it as the first process of new pid, mount, uts and ipc namespaces, inside
+//! the environment's network namespace (see `spawn.rs`), with:
+//!
+//! | fd | what |
+//! |---|---|
+//! | 0 | `/dev/null` |
+//! | 1, 2 | the runtime's stdout and stderr pipes |
+//! | 3 | its configuration: a [`JailBase`] line, later a [`JailLaunch`] line (JSON) |
+//! | 4 | the status pipe it reports on, one line per event |
+//!
+//! The work is split so that the slow part happens ahead of time, while the jail waits in a
+//! pool of ready environments: with the first line it joins the environment's cgroup (a cgroup
+//! v1 move waits for an RCU grace period per hierarchy, milliseconds in all) and builds the
+//! shared part of the mount tree ([`mount_plan::plan_base`]). With the second line, on the cold
+//! start, it adds the function's code, layers, runtime and `/tmp`, switches to the new root and
+//! forks the runtime, which drops every privilege, installs the seccomp filter and execs the
+//! function's program. End of file instead of the second line ends the jail quietly. The jail stays as the namespace's init: it reaps orphans and reports how the runtime
+//! ended. Being PID 1 has a second use: when it exits, the kernel kills every process left in
+//! the namespace, so no process of a function outlives its environment.
+//!
+//! Status lines: `ready` (the program was executed), `exec <errno>` (it could not be),
+//! `setup <message>` (the sandbox could not be built), `exit <wait status>` (the runtime ended).
+//!
+//! Why the runtime is not PID 1 itself: PID 1 ignores signals it has no handler for (a runtime
+//! that raises SIGABRT or SIGTERM on itself would not die) and inherits every orphan, which
+//! runtimes do not reap. A tiny init costs one small process per environment.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::mount_plan::{self, FunctionMounts, RootSpec};
+use crate::seccomp;
+use crate::syscalls::{self, HostSyscalls};
+
+/// The descriptor the configuration is read from.
+pub(crate) const CONFIG_FD: i32 = 3;
+/// The descriptor status lines are written to.
+pub(crate) const STATUS_FD: i32 = 4;
+
+/// What the jail prepares ahead of time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct JailBase {
+    pub(crate) root: RootSpec,
+    /// `cgroup.procs` files to join before anything else.
+    pub(crate) cgroup_procs: Vec<PathBuf>,
+}
+
+/// What the jail runs, and the function's part of the root.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct JailLaunch {
+    pub(crate) mounts: FunctionMounts,
+    pub(crate) program: PathBuf,
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) cwd: PathBuf,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+}
+
+/// Lambda's limit on open files.
+const NOFILE: u64 = 1024;
+
+#[derive(Debug, thiserror::Error)]
+enum JailError {
+    #[error("could not read the configuration: {0}")]
+    ReadConfig(#[source] std::io::Error),
+    #[error("could not parse the configuration: {0}")]
+    ParseConfig(#[source] serde_json::Error),
+    #[error("could not join cgroup {path}: {source}")]
+    JoinCgroup {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("could not build the root: {0}")]
+    Mount(#[from] syscalls::OpError),
+    #[error("{0}")]
+    Seccomp(#[from] seccomp::SeccompError),
+    #[error("{action} failed: {source}")]
+    Os {
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("an argument or variable contains a NUL byte")]
+    Nul,
+}
+
+fn os(action: &'static str) -> impl FnOnce(std::io::Error) -> JailError {
+    move |source| JailError::Os { action, source }
+}
+
+fn last_os(action: &'static str) -> JailError {
+    JailError::Os {
+        action,
+        source: std::io::Error::last_os_error(),
+    }
+}
+
+/// The jail's entry point, called by `flint-jail`'s `main`.
+pub fn main() -> ! {
+    // SAFETY: the launcher hands the jail descriptor 4 as the status pipe; nothing else owns it.
+    let mut status = unsafe { File::from_raw_fd(STATUS_FD) };
+    let code = match run(&mut status) {
+        Ok(code) => code,
+        Err(error) => {
+            let _ = writeln!(status, "setup {error}");
+            1
+        }
+    };
+    std::process::exit(code)
+}
+
+/// Builds the sandbox, starts the runtime and waits for it; returns the jail's exit code.
+fn run(status: &mut File) -> Result<i32, JailError> {
+    prepare_process()?;
+    // SAFETY: the launcher hands the jail descriptor 3 as the configuration pipe.
+    let mut config_pipe = BufReader::new(unsafe { File::from_raw_fd(CONFIG_FD) });
+    let mut line = String::new();
+    config_pipe
+        .read_line(&mut line)
+        .map_err(JailError::ReadConfig)?;
+    let base: JailBase = serde_json::from_str(&line).map_err(JailError::ParseConfig)?;
+    for path in &base.cgroup_procs {
+        std::fs::write(path, "0").map_err(|source| JailError::JoinCgroup {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    if !base.cgroup_procs.is_empty() {
+        // A cgroup namespace rooted at the environment's own cgroup hides the host's layout.
+        // SAFETY: unshare takes flags only.
+        if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {
+            return Err(last_os("unshare(CLONE_NEWCGROUP)"));
+        }
+    }
+    syscalls::run(&mount_plan::plan_base(&base.root), &mut HostSyscalls)?;
+    let filters = seccomp::filters()?;
+
+    line.clear();
+    let read = config_pipe
+        .read_line(&mut line)
+        .map_err(JailError::ReadConfig)?;
+    if read == 0 {
+        // Never used: the launcher let go of this environment.
+        return Ok(0);
+    }
+    drop(config_pipe);
+    let config: JailLaunch = serde_json::from_str(&line).map_err(JailError::ParseConfig)?;
+    let function = mount_plan::plan_function(&base.root.new_root, &config.mounts);
+    syscalls::run(&function, &mut HostSyscalls)?;
+    let exec = Exec::new(&config)?;
+
+    let (error_read, error_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| os("pipe2")(e.into()))?;
+    let mut child = Child {
+        config: &config,
+        filters: &filters,
+        exec: &exec,
+        error: error_write.as_raw_fd(),
+    };
+    let mut stack = vec![0u8; CHILD_STACK];
+    // The runtime is started like vfork: it shares the jail's memory until it executes, so
+    // no page tables are copied, and the jail waits on the same CPU instead of waking up on
+    // another one (a cross-CPU wake-up can cost a scheduler tick, 4 ms, on small VMs).
+    // SAFETY: the stack is ours and 16-byte aligned at its top; `child` and everything it
+    // points to outlive the child's use of them because CLONE_VFORK suspends the jail until
+    // the child has executed or exited; the child allocates nothing and takes no lock.
+    let pid = unsafe {
+        let top = stack.as_mut_ptr().add(CHILD_STACK);
+        let top = top.sub(top as usize % 16);
+        libc::clone(
+            become_runtime,
+            top.cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&mut child as *mut Child).cast(),
+        )
+    };
+    if pid < 0 {
+        return Err(last_os("clone"));
+    }
+    drop(stack);
+    drop(error_write);
+    report_start(status, error_read)?;
+    Ok(reap_until_exit(status, pid))
+}
+
+const CHILD_STACK: usize = 64 * 1024;
+
+/// What the runtime's child needs, prepared by the jail.
+struct Child<'a> {
+    config: &'a JailLaunch,
+    filters: &'a [seccompiler::BpfProgram],
+    exec: &'a Exec,
+    error: libc::c_int,
+}
+
+/// Restores what the launcher blocked for the clone and sets the jail's own descriptors to
+/// close when the runtime is executed.
+fn prepare_process() -> Result<(), JailError> {
+    // SAFETY: an empty signal set is plain data initialised by sigemptyset.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        libc::umask(0o022);
+    }
+    for fd in [CONFIG_FD, STATUS_FD] {
+        // SAFETY: fcntl on a descriptor number; a wrong one only returns EBADF.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
+            return Err(last_os("fcntl(FD_CLOEXEC)"));
+        }
+    }
+    Ok(())
+}
+
+/// The program, arguments and environment as C strings, made before fork.
+struct Exec {
+    program: CString,
+    /// The strings `argv` and `envp` point into.
+    _args: Vec<CString>,
+    _env: Vec<CString>,
+    cwd: CString,
+    /// Null-terminated pointers into `args` and `env`.
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+}
+
+impl Exec {
+    fn new(config: &JailLaunch) -> Result<Exec, JailError> {
+        let c = |bytes: &[u8]| CString::new(bytes).map_err(|_| JailError::Nul);
+        let program = c(config.program.as_os_str().as_bytes())?;
+        let mut args = vec![program.clone()];
+        for arg in &config.args {
+            args.push(c(arg.as_bytes())?);
+        }
+        let env = config
+            .env
+            .iter()
+            .map(|(k, v)| c(format!("{k}={v}").as_bytes()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let pointers = |strings: &[CString]| -> Vec<*const libc::c_char> {
+            strings
+                .iter()
+                .map(|s| s.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect()
+        };
+        Ok(Exec {
+            argv: pointers(&args),
+            envp: pointers(&env),
+            program,
+            _args: args,
+            _env: env,
+            cwd: c(config.cwd.as_os_str().as_bytes())?,
+        })
+    }
+}
+
+/// The runtime's child, before exec: drops every privilege, installs the filter and executes
+/// the runtime. On failure it writes `<step> <errno>` to the error pipe and exits. It shares
+/// the jail's memory, so it allocates nothing.
+extern "C" fn become_runtime(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the jail's Child, alive while the jail is suspended by vfork.
+    let child = unsafe { &*(arg as *const Child<'_>) };
+    let exec = child.exec;
+    let step: StepResult = drop_privileges(child.config, exec).and_then(|()| {
+        seccomp::install(child.filters)
+            .map_err(|_| ("seccomp", std::io::Error::last_os_error()))?;
+        // SAFETY: argv and envp are null-terminated arrays of pointers to C strings that live
+        // until execve returns (it returns only on failure).
+        unsafe {
+            libc::execve(
+                exec.program.as_ptr(),
+                exec.argv.as_ptr(),
+                exec.envp.as_ptr(),
+            )
+        };
+        Err(("exec", std::io::Error::last_os_error()))
+    });
+    if let Err((step, source)) = step {
+        let mut message = [0u8; 64];
+        let mut cursor = std::io::Cursor::new(&mut message[..]);
+        let _ = write!(cursor, "{step} {}", source.raw_os_error().unwrap_or(0));
+        let len = cursor.position() as usize;
+        // SAFETY: writes `len` initialised bytes of `message` to the error pipe.
+        unsafe { libc::write(child.error, message.as_ptr().cast(), len) };
+    }
+    // SAFETY: _exit ends the child without running the jail's exit handlers.
+    unsafe { libc::_exit(127) }
+}
+
+type StepResult = Result<(), (&'static str, std::io::Error)>;
+
+fn check(step: &'static str, rc: libc::c_int) -> StepResult {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err((step, std::io::Error::last_os_error()))
+    }
+}
+
+/// Becomes the unprivileged sandbox user with no capabilities at all, Lambda's limits and
+/// `no_new_privs`, in the working directory.
+fn drop_privileges(config: &JailLaunch, exec: &Exec) -> StepResult {
+    // SAFETY: each call below takes plain integers or pointers to live, initialised values.
+    unsafe {
+        check("setsid", if libc::setsid() < 0 { -1 } else { 0 })?;
+        check("chdir", libc::chdir(exec.cwd.as_ptr()))?;
+        let nofile = libc::rlimit {
+            rlim_cur: NOFILE,
+            rlim_max: NOFILE,
+        };
+        check("setrlimit", libc::setrlimit(libc::RLIMIT_NOFILE, &nofile))?;
+        // The bounding set first: dropping from it needs CAP_SETPCAP, gone after setuid.
+        let mut cap = 0;
+        while libc::prctl(libc::PR_CAPBSET_READ, cap, 0, 0, 0) >= 0 {
+            check(
+                "drop capabilities",
+                libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0),
+            )?;
+            cap += 1;
+        }
+        check("setgroups", libc::setgroups(1, &config.gid))?;
+        check(
+            "setresgid",
+            libc::setresgid(config.gid, config.gid, config.gid),
+        )?;
+        // Changing every uid away from 0 clears the permitted and effective sets.
+        check(
+            "setresuid",
+            libc::setresuid(config.uid, config.uid, config.uid),
+        )?;
+        let header = CapHeader {
+            version: LINUX_CAPABILITY_VERSION_3,
+            pid: 0,
+        };
+        let data = [CapData::default(); 2];
+        check(
+            "capset",
+            libc::syscall(libc::SYS_capset, &header, data.as_ptr()) as libc::c_int,
+        )?;
+        check(
+            "clear ambient capabilities",
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL,
+                0,
+                0,
+                0,
+            ),
+        )?;
+        check(
+            "no_new_privs",
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0),
+        )?;
+    }
+    Ok(())
+}
+
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// Waits until the runtime was executed (its error pipe closes) or failed to be, and says so.
+fn report_start(status: &mut File, error: OwnedFd) -> Result<(), JailError> {
+    let mut answer = String::new();
+    File::from(error)
+        .read_to_string(&mut answer)
+        .map_err(os("read the runtime's start"))?;
+    let line = match answer.split_once(' ') {
+        None => "ready".to_string(),
+        Some(("exec", errno)) => format!("exec {errno}"),
+        Some((step, errno)) => {
+            let errno = errno.parse().unwrap_or(0);
+            format!(
+                "setup {step} failed: {}",
+                std::io::Error::from_raw_os_error(errno)
+            )
+        }
+    };
+    writeln!(status, "{line}").map_err(os("write the status"))
+}
+
+/// Reaps every child (orphans of the runtime included) until the runtime itself ends, then
+/// reports its wait status. Returning ends the jail and, with it, the namespace.
+fn reap_until_exit(status: &mut File, runtime: libc::pid_t) -> i32 {
+    loop {
+        let mut wait_status = 0;
+        // SAFETY: waitpid writes the status into a live integer.
+        let pid = unsafe { libc::waitpid(-1, &mut wait_status, 0) };
+        if pid == runtime {
+            let _ = writeln!(status, "exit {wait_status}");
+            return 0;
+        }
+        if pid < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return 1;
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! What isolation this host supports, and why not where it does not (`flint doctor`, and the
+//! checks the isolated launcher makes before it starts).
+
+use std::path::{Path, PathBuf};
+
+use crate::cgroup::{self, Layout};
+
+/// The findings about one host.
+#[derive(Debug, Clone)]
+pub struct HostSupport {
+    /// Whether flint runs as root (full isolation needs it).
+    pub root: bool,
+    pub(crate) cgroups: Result<Layout, String>,
+    /// Whether unprivileged user namespaces are enabled (informative: flint needs root).
+    pub user_namespaces: Result<(), String>,
+    pub seccomp: Result<(), String>,
+    pub(crate) jail: Result<PathBuf, String>,
+    pub egress_tools: Result<(), String>,
+}
+
+/// One line of a report: what, whether it works, and the detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub what: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl HostSupport {
+    /// Why full isolation is impossible here, if it is.
+    pub fn isolation_blocker(&self) -> Option<String> {
+        if !self.root {
+            return Some(match &self.user_namespaces {
+                Ok(()) => "flint does not run as root, and it builds sandboxes as root only (rootless sandboxes with user namespaces are not supported)".into(),
+                Err(why) => format!("flint does not run as root, and user namespaces are unavailable ({why})"),
+            });
+        }
+        if let Err(why) = &self.cgroups {
+            return Some(format!("no usable cgroups: {why}"));
+        }
+        if let Err(why) = &self.seccomp {
+            return Some(format!("no seccomp filters: {why}"));
+        }
+        if let Err(why) = &self.jail {
+            return Some(why.clone());
+        }
+        None
+    }
+
+    /// Every finding, for `flint doctor`.
+    pub fn findings(&self) -> Vec<Finding> {
+        let finding = |what, result: Result<String, String>| match result {
+            Ok(detail) => Finding {
+                what,
+                ok: true,
+                detail,
+            },
+            Err(detail) => Finding {
+                what,
+                ok: false,
+                detail,
+            },
+        };
+        vec![
+            finding(
+                "root",
+                if self.root {
+                    Ok("flint runs as root: it can build namespaces, mounts and cgroups".into())
+                } else {
+                    Err("flint does not run as root".into())
+                },
+            ),
+            finding(
+                "user namespaces",
+                self.user_namespaces
+                    .clone()
+                    .map(|()| "enabled (flint does not use them: it needs root)".into()),
+            ),
+            finding(
+                "cgroups",
+                self.cgroups.clone().map(|layout| match layout {
+                    Layout::V1 { memory, .. } => format!(
+                        "cgroup v1 (memory, cpu, pids, freezer); environments under {}/flint",
+                        memory.display()
+                    ),
+                    Layout::V2 { own } => {
+                        format!("cgroup v2; environments under {}/flint", own.display())
+                    }
+                }),
+            ),
+            finding(
+                "seccomp",
+                self.seccomp
+                    .clone()
+                    .map(|()| "filters can be installed".into()),
+            ),
+            finding(
+                "jail",
+                self.jail
+                    .clone()
+                    .map(|path| format!("{} found", path.display())),
+            ),
+            finding(
+                "egress",
+                self.egress_tools.clone().map(|()| {
+                    "ip and iptables work: environments get outbound connections through NAT".into()
+                }),
+            ),
+        ]
+    }
+}
+
+/// Looks at this host; `jail` is where the jailer program is expected.
+pub fn probe(jail: &Path) -> HostSupport {
+    // SAFETY: geteuid cannot fail and has no side effects.
+    let root = unsafe { libc::geteuid() } == 0;
+    HostSupport {
+        root,
+        cgroups: probe_cgroups(),
+        user_namespaces: probe_user_namespaces(),
+        seccomp: probe_seccomp(),
+        jail: probe_jail(jail),
+        egress_tools: probe_egress(root),
+    }
+}
+
+fn probe_cgroups() -> Result<Layout, String> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
+    cgroup::detect(&mountinfo, &own, |dir| {
+        std::fs::read_to_string(dir.join("cgroup.controllers")).ok()
+    })
+}
+
+fn probe_user_namespaces() -> Result<(), String> {
+    let max = std::fs::read_to_string("/proc/sys/user/max_user_namespaces").unwrap_or_default();
+    if max.trim() == "0" {
+        return Err("user.max_user_namespaces is 0".into());
+    }
+    if std::fs::read_to_string("/proc/sys/kernel/unprivileged_userns_clone")
+        .is_ok_and(|v| v.trim() == "0")
+    {
+        return Err("kernel.unprivileged_userns_clone is 0".into());
+    }
+    Ok(())
+}
+
+fn probe_seccomp() -> Result<(), String> {
+    // SAFETY: PR_GET_SECCOMP only reads the calling thread's mode.
+    let mode = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) };
+    if mode < 0 {
+        return Err(format!(
+            "the kernel has no seccomp: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    crate::seccomp::filters()
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+fn probe_jail(jail: &Path) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    match jail.metadata() {
+        Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o111 != 0 => {
+            Ok(jail.to_path_buf())
+        }
+        Ok(_) => Err(format!("{} is not an executable file", jail.display())),
+        Err(_) => Err(format!(
+            "the jailer {} is missing (build it with `cargo build -p sandbox --bin flint-jail` and keep it next to flint)",
+            jail.display()
+        )),
+    }
+}
+
+fn probe_egress(root: bool) -> Result<(), String> {
+    if !root {
+        return Err("needs root".into());
+    }
+    let ip = std::process::Command::new("ip")
+        .args(["-V"])
+        .output()
+        .map_err(|_| "`ip` (iproute2) is not installed".to_string())?;
+    if !ip.status.success() {
+        return Err("`ip -V` failed".into());
+    }
+    crate::egress::iptables_works().map_err(|e| format!("iptables does not work: {e}"))
+}
