@@ -216,6 +216,22 @@ async fn scenarios(
         problems.extend(burst.problem());
         report.sections.push(burst.section());
     }
+    if settings.async_requests > 0 {
+        progress(&format!(
+            "asynchronous invocations: {} sequential Event invokes, then a backlog of {}",
+            settings.async_requests, settings.async_events
+        ));
+        let events = scenario::async_events::run(
+            endpoint,
+            function,
+            settings.async_requests,
+            settings.async_events,
+        )
+        .await
+        .context("asynchronous invocations")?;
+        problems.extend(events.problem());
+        report.sections.push(events.section());
+    }
     if let Some(layer) = packages.extension_layer {
         progress(&format!(
             "extension overhead: {} + {} invokes with and without an INVOKE extension",

@@ -50,6 +50,13 @@ pub(crate) struct Cli {
     /// --quick: 500].
     #[arg(long, value_name = "N")]
     extension_requests: Option<usize>,
+    /// Sequential `Event` invokes timed for the accept latency; 0 skips the asynchronous
+    /// scenario [default: 5000, --quick: 500].
+    #[arg(long, value_name = "N")]
+    async_requests: Option<usize>,
+    /// `Event` invokes of the backlog whose run rate is measured [default: 20000, --quick: 2000].
+    #[arg(long, value_name = "N")]
+    async_events: Option<usize>,
     /// A reduced run for smoke tests: fewer requests, shorter levels, fewer cold starts.
     #[arg(long)]
     quick: bool,
@@ -84,6 +91,8 @@ pub(crate) struct Settings {
     pub(crate) burst: usize,
     pub(crate) events_ext: PathBuf,
     pub(crate) extension_requests: usize,
+    pub(crate) async_requests: usize,
+    pub(crate) async_events: usize,
     pub(crate) markdown: Option<PathBuf>,
     pub(crate) generator_threads: usize,
 }
@@ -138,6 +147,8 @@ impl Cli {
             burst: self.burst.unwrap_or(pick(quick, 200, 50)),
             events_ext: self.events_ext,
             extension_requests: self.extension_requests.unwrap_or(pick(quick, 5_000, 500)),
+            async_requests: self.async_requests.unwrap_or(pick(quick, 5_000, 500)),
+            async_events: self.async_events.unwrap_or(pick(quick, 20_000, 2_000)),
             markdown: self.markdown,
             generator_threads: self.generator_threads,
         })
@@ -198,6 +209,8 @@ mod tests {
                 burst: 200,
                 events_ext: PathBuf::from("target/release/events-ext"),
                 extension_requests: 5_000,
+                async_requests: 5_000,
+                async_events: 20_000,
                 markdown: None,
                 generator_threads: 1,
             }
@@ -214,6 +227,7 @@ mod tests {
         assert_eq!(quick.cold_starts, 20);
         assert_eq!(quick.burst, 50);
         assert_eq!(quick.extension_requests, 500);
+        assert_eq!((quick.async_requests, quick.async_events), (500, 2_000));
 
         let mixed = settings(&["--quick", "--requests", "50", "--cold", "0"]).unwrap();
         assert_eq!(mixed.warm_requests, 50);

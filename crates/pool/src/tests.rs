@@ -471,3 +471,29 @@ async fn a_requests_opt_dir_is_the_environments_opt() {
     );
     fx.pool.retire("f");
 }
+
+#[tokio::test]
+async fn extension_lines_printed_between_invocations_reach_the_log() {
+    // Registers, then prints once the invocation is long over, as a telemetry extension does
+    // when a batch arrives.
+    let late = r#"#!/bin/bash
+API="http://${AWS_LAMBDA_RUNTIME_API}/2020-01-01/extension"
+HEADERS="$(mktemp)"
+curl -sS -D "$HEADERS" -X POST "$API/register" -H "Lambda-Extension-Name: late-ext" -d '{"events":[]}' >/dev/null
+ID=$(grep -Fi Lambda-Extension-Identifier "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
+(sleep 0.5; echo "[late-ext] printed between invocations") &
+curl -sS "$API/event/next" -H "Lambda-Extension-Identifier: $ID"
+"#;
+    let fx = fixture_with(&[("late-ext", late)]);
+    let result = fx.invoke(&config(3, &[]), "{}").await;
+    assert_eq!(result.function_error, None, "{result:?}");
+    assert!(
+        !fx.log_messages()
+            .iter()
+            .any(|m| m.contains("printed between invocations")),
+        "the line comes after the invocation"
+    );
+    fx.wait_for_log("[late-ext] printed between invocations")
+        .await;
+    fx.pool.retire("f");
+}

@@ -107,6 +107,9 @@ struct Shared {
     cgroups: Cgroups,
     /// Cgroups of ended environments whose tasks were still exiting.
     graveyard: Mutex<Vec<Cgroup>>,
+    /// Ends this instance's environments if the server dies without doing it (declared last:
+    /// it is released only after `Drop` cleaned up).
+    _reaper: Option<crate::reaper::Reaper>,
 }
 
 impl Shared {
@@ -283,9 +286,23 @@ impl IsolatedLauncher {
         };
         let jail = CString::new(settings.jail.as_os_str().as_bytes())
             .map_err(|_| SandboxError::Unsupported("the jail path contains a NUL byte".into()))?;
+        let reaper = cgroups
+            .instance_dirs()
+            .first()
+            .and_then(|dir| dir.file_name())
+            .map(|name| crate::reaper::start(&settings.jail, &name.to_string_lossy()));
+        let reaper = match reaper {
+            Some(Ok(reaper)) => Some(reaper),
+            Some(Err(error)) => {
+                tracing::warn!(%error, "could not start the reaper; environments of a killed server stay until the next start");
+                None
+            }
+            None => None,
+        };
         let shared = Arc::new(Shared {
             cgroups,
             graveyard: Mutex::default(),
+            _reaper: reaper,
         });
         let maker = Arc::new(Maker {
             shared: Arc::clone(&shared),

@@ -107,6 +107,10 @@ fn last_os(action: &'static str) -> JailError {
 
 /// The jail's entry point, called by `flint-jail`'s `main`.
 pub fn main() -> ! {
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some(crate::reaper::FLAG) {
+        std::process::exit(crate::reaper::run(&args.next().unwrap_or_default()));
+    }
     // SAFETY: the launcher hands the jail descriptor 4 as the status pipe; nothing else owns it.
     let mut status = unsafe { File::from_raw_fd(STATUS_FD) };
     let code = match run(&mut status) {

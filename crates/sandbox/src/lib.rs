@@ -29,6 +29,7 @@ mod jail;
 mod mount_plan;
 mod network;
 mod process;
+mod reaper;
 mod seccomp;
 mod spawn;
 mod support;

@@ -124,7 +124,7 @@ pub fn probe(jail: &Path) -> HostSupport {
     }
 }
 
-fn probe_cgroups() -> Result<Layout, String> {
+pub(crate) fn probe_cgroups() -> Result<Layout, String> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
     let own = std::fs::read_to_string("/proc/self/cgroup")

@@ -7,6 +7,7 @@ mod functions;
 mod invoke;
 mod layers;
 mod logs;
+mod versions;
 
 use std::io::Write as _;
 use std::sync::Arc;

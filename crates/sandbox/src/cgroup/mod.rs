@@ -108,6 +108,23 @@ impl Cgroups {
         Ok(cgroups)
     }
 
+    /// Looks at the existing `flint/` cgroups without creating an instance of its own (for the
+    /// reaper, which only cleans up after a server).
+    pub(crate) fn observe(layout: Layout, sys: Arc<dyn CgroupSys>) -> Self {
+        let parents = layout
+            .roots()
+            .iter()
+            .map(|root| root.join("flint"))
+            .collect();
+        Cgroups {
+            layout,
+            sys,
+            parents,
+            instance: Vec::new(),
+            next: AtomicU64::new(0),
+        }
+    }
+
     pub(crate) fn layout(&self) -> &Layout {
         &self.layout
     }
@@ -167,18 +184,24 @@ impl Cgroups {
             if own.contains(&name) || alive(pid) {
                 continue;
             }
-            let instance: Vec<PathBuf> = self.parents.iter().map(|p| p.join(&name)).collect();
-            let envs = self.sys.children(&instance[0]).unwrap_or_default();
-            for env in envs {
-                let cgroup = self.cgroup_at(instance.iter().map(|dir| dir.join(&env)).collect());
-                cgroup.kill_all();
-                let _ = cgroup.remove();
-            }
-            if instance.iter().all(|dir| self.sys.remove_dir(dir).is_ok()) {
+            if self.reap_instance(&name) {
                 removed += 1;
             }
         }
         removed
+    }
+
+    /// Kills everything in the environments of instance `name` (a server that is gone) and
+    /// removes its cgroups. True when nothing of it is left.
+    pub(crate) fn reap_instance(&self, name: &str) -> bool {
+        let instance: Vec<PathBuf> = self.parents.iter().map(|p| p.join(name)).collect();
+        let envs = self.sys.children(&instance[0]).unwrap_or_default();
+        for env in envs {
+            let cgroup = self.cgroup_at(instance.iter().map(|dir| dir.join(&env)).collect());
+            cgroup.kill_all();
+            let _ = cgroup.remove();
+        }
+        instance.iter().all(|dir| self.sys.remove_dir(dir).is_ok())
     }
 
     /// Creates the cgroup of a new environment.
