@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use crate::env_vars::{self, EnvContext};
 use crate::failure::Failure;
+use crate::freezer::Freezer;
 use crate::logger::Logger;
 use crate::provisioned::Initialization;
 use crate::report::{self, Report, ReportStatus};
@@ -42,6 +43,7 @@ pub(crate) struct Environment {
     /// On demand, or ahead of invocations for provisioned concurrency.
     initialization: Initialization,
     stopped: bool,
+    freezer: Arc<Freezer>,
     pub(crate) last_used: Instant,
 }
 
@@ -241,6 +243,7 @@ impl Environment {
             init_duration: None,
             initialization,
             stopped: false,
+            freezer: Arc::default(),
             last_used: Instant::now(),
         };
         drop(runtime_exit_sender);
@@ -286,6 +289,14 @@ impl Environment {
                 .attach(stdout, stderr, environment.endpoint.telemetry().clone());
         }
         environment.exit = supervise(Arc::clone(&runtime));
+        let mut processes: Vec<Arc<dyn Sandbox>> = vec![Arc::clone(&runtime)];
+        processes.extend(
+            environment
+                .extensions
+                .iter()
+                .map(|e| Arc::clone(&e.sandbox)),
+        );
+        environment.freezer = Freezer::new(processes);
         environment.runtime = runtime;
 
         let init = environment.await_init(&mut events, request_id).await;
@@ -411,7 +422,7 @@ impl Environment {
 
     /// Hands one invocation to the runtime and waits for its answer (or a timeout, or a crash).
     pub(crate) async fn run(&mut self, request: &InvokeRequest) -> Attempt {
-        self.thaw();
+        self.freezer.wake();
         let started = Instant::now();
         let timeout = Duration::from_secs(u64::from(self.config.timeout_s));
         let deadline_ms =
@@ -501,7 +512,7 @@ impl Environment {
         };
         if health == Health::Reusable {
             // Idle environments use no CPU until their next invocation, as on Lambda.
-            self.freeze();
+            self.freezer.idle();
         }
         let mut lines =
             Failure::log_lines_for(&status, &request.request_id, &body, self.config.timeout_s);
@@ -572,16 +583,6 @@ impl Environment {
         self.exit.borrow().is_none()
     }
 
-    fn freeze(&self) {
-        self.runtime.freeze();
-        self.extensions.iter().for_each(|e| e.sandbox.freeze());
-    }
-
-    fn thaw(&self) {
-        self.runtime.thaw();
-        self.extensions.iter().for_each(|e| e.sandbox.thaw());
-    }
-
     /// Tears the environment down. Without extensions Lambda gives the runtime no shutdown
     /// time, so neither does flint: the process tree is killed at once. Extensions subscribed to
     /// SHUTDOWN get the event with `reason` and up to 2 s to finish.
@@ -591,7 +592,7 @@ impl Environment {
         }
         self.stopped = true;
         // Extensions of an idle environment must run to receive SHUTDOWN.
-        self.thaw();
+        self.freezer.wake();
         self.runtime.kill();
         let server = self.server.take();
         let deadline_ms = jiff::Timestamp::now().as_millisecond().max(0) as u64

@@ -8,6 +8,7 @@
 mod env_vars;
 mod environment;
 mod failure;
+mod freezer;
 mod gate;
 mod logger;
 mod provisioned;
