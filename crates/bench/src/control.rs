@@ -10,6 +10,11 @@ use serde_json::{Value, json};
 
 use crate::server::Endpoint;
 
+/// Memory of the function under test. Lambda gives a function CPU in proportion to its memory,
+/// one vCPU at 1,769 MB, and so does flint's sandbox; with less, the function's own CPU quota,
+/// not the platform, would set the numbers.
+pub(crate) const MEMORY_MB: u32 = 1769;
+
 /// How long a function may stay `Pending` or `InProgress` after a change.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -49,7 +54,7 @@ impl ControlPlane {
             "Handler": "bootstrap",
             "Role": "arn:aws:iam::000000000000:role/flint-bench",
             "Code": {"ZipFile": base64::engine::general_purpose::STANDARD.encode(zip)},
-            "MemorySize": 128,
+            "MemorySize": MEMORY_MB,
             "Timeout": 3,
             "Layers": layers,
         });

@@ -25,7 +25,24 @@ pub(crate) fn package(echo: &Path) -> anyhow::Result<Vec<u8>> {
         .with_context(|| format!("copy {} to {}", echo.display(), bootstrap.display()))?;
     fs::set_permissions(&bootstrap, fs::Permissions::from_mode(0o755))
         .with_context(|| format!("make {} executable", bootstrap.display()))?;
+    strip(&bootstrap);
     package::zip_dir(dir.path()).context("zip the echo function")
+}
+
+/// Strips the copy's debug info and symbols, as release builds of Lambda functions ship: every
+/// cold start maps the binary, so its size is part of what a cold start costs. Without a
+/// `strip` on the machine the binary is used as it is.
+fn strip(binary: &Path) {
+    let stripped = std::process::Command::new("strip")
+        .arg(binary)
+        .status()
+        .is_ok_and(|status| status.success());
+    if !stripped {
+        eprintln!(
+            "note: could not strip {}; benchmarking it unstripped",
+            binary.display()
+        );
+    }
 }
 
 /// A function name no earlier run left behind, so that `--endpoint` works against a flint

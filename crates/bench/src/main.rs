@@ -279,7 +279,10 @@ fn facts(settings: &Settings, machine: &Machine, origin: String) -> Vec<(String,
         ("flint".to_owned(), origin),
         (
             "Function".to_owned(),
-            "the lambda_runtime echo (test-functions), provided.al2023, 128 MB".to_owned(),
+            format!(
+                "the lambda_runtime echo (test-functions, stripped), provided.al2023, {} MB (one vCPU)",
+                crate::control::MEMORY_MB
+            ),
         ),
         (
             "Load generator".to_owned(),
