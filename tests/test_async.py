@@ -36,6 +36,7 @@ from support import (
     end_processes,
     invoke,
     processes_of_function,
+    run_flint,
     rust_zip,
     unique_name,
     wait_until,
@@ -497,6 +498,9 @@ def test_metrics_count_received_retried_failed_and_delivered(server, lam, logs, 
     assert metric("flint_async_event_age_seconds_max") > 0
     status = requests.get(f"{server.endpoint}/_flint/status/{name}", timeout=10).json()
     assert status["Async"]["Failed"] == 1, status
+    printed = run_flint(server.endpoint, "status", name)
+    assert printed.returncode == 0, printed.stderr
+    assert re.search(r"^async +queued 0, running 0, failed 1$", printed.stdout, re.MULTILINE), printed.stdout
 
 
 # ----------------------------------------------------------------------------------------------

@@ -142,13 +142,13 @@ impl Reserve {
     }
 
     /// Takes back an environment after its invocation; `None` if it was torn down, and a
-    /// replacement starts. Beyond the requested count (the count went down meanwhile) or once
-    /// `closed`, the environment is shut down.
-    pub(crate) fn give_back(&self, environment: Option<Environment>, closed: bool) {
+    /// replacement starts. Beyond the requested count (the count went down meanwhile), or with
+    /// `discard` (a retired generation, a closing pool), the environment is shut down.
+    pub(crate) fn give_back(&self, environment: Option<Environment>, discard: bool) {
         let mut state = self.lock();
         state.busy = state.busy.saturating_sub(1);
         match environment {
-            Some(environment) if !closed && state.allocated() < state.requested => {
+            Some(environment) if !discard && state.allocated() < state.requested => {
                 state.idle.push(environment);
             }
             _ => {

@@ -41,6 +41,31 @@ pub(crate) struct FunctionStatus {
     pub(crate) throttles: Throttles,
     pub(crate) environments: Vec<Environments>,
     pub(crate) provisioned_concurrency: Vec<Provisioned>,
+    #[serde(rename = "Async")]
+    pub(crate) async_events: AsyncEvents,
+}
+
+/// The function's asynchronous invocations: queued and running now, failed since the start.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct AsyncEvents {
+    pub(crate) queued: u64,
+    pub(crate) in_flight: u64,
+    pub(crate) failed: u64,
+    pub(crate) oldest_age_seconds: Option<f64>,
+}
+
+impl AsyncEvents {
+    /// `queued 4, running 1, failed 0, oldest 2.5 s`.
+    fn describe(&self) -> String {
+        let oldest = self
+            .oldest_age_seconds
+            .map_or_else(String::new, |age| format!(", oldest {age:.1} s"));
+        format!(
+            "queued {}, running {}, failed {}{oldest}",
+            self.queued, self.in_flight, self.failed
+        )
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -175,7 +200,7 @@ fn render(status: &FunctionStatus, zone: &TimeZone) -> String {
         .map_or_else(|| "none".to_owned(), |n| n.to_string());
     let throttles = &status.throttles;
     let mut sections = vec![format!(
-        "function     {}\nconcurrency  reserved {reserved}, running {}, provisioned {}\nthrottles    {} (reserved {}, account {}, scaling rate {})",
+        "function     {}\nconcurrency  reserved {reserved}, running {}, provisioned {}\nthrottles    {} (reserved {}, account {}, scaling rate {})\nasync        {}",
         status.function_name,
         concurrency.in_flight,
         concurrency.provisioned,
@@ -183,6 +208,7 @@ fn render(status: &FunctionStatus, zone: &TimeZone) -> String {
         throttles.reserved,
         throttles.account,
         throttles.rate,
+        status.async_events.describe(),
     )];
 
     let mut versions = table(&["VERSION", "CODE SHA256", "LAST MODIFIED", "DESCRIPTION"]);
@@ -282,7 +308,8 @@ mod tests {
                 "Throttles":{"Total":3,"ReservedFunctionConcurrentInvocationLimitExceeded":2,
                              "ConcurrentInvocationLimitExceeded":0,"FunctionInvocationRateLimitExceeded":1},
                 "Environments":[{"Version":"1","Idle":1,"Busy":1,"ProvisionedIdle":2,"ProvisionedBusy":0}],
-                "ProvisionedConcurrency":[{"Qualifier":"live","Requested":2,"Allocated":2,"Available":2,"Status":"READY"}]}"#,
+                "ProvisionedConcurrency":[{"Qualifier":"live","Requested":2,"Allocated":2,"Available":2,"Status":"READY"}],
+                "Async":{"Queued":4,"InFlight":1,"Failed":2,"OldestAgeSeconds":2.54}}"#,
         )
         .unwrap()
     }
@@ -300,6 +327,7 @@ mod tests {
             "function hello",
             "concurrency reserved 5, running 1, provisioned 2",
             "throttles 3 (reserved 2, account 0, scaling rate 1)",
+            "async queued 4, running 1, failed 2, oldest 2.5 s",
             "$LATEST YFgDgEKG3ugv 2020-04-10 19:06:32",
             "1 47DEQpj8HBSa 2020-04-11 08:00:00 first",
             "live 1 2: 10%",
@@ -322,6 +350,10 @@ mod tests {
         };
         let text = render(&status, &TimeZone::UTC);
         assert!(text.contains("reserved none"), "{text}");
+        assert!(
+            text.contains("async        queued 0, running 0, failed 0\n"),
+            "{text}"
+        );
         assert!(text.contains("no aliases"), "{text}");
         assert!(text.contains("no environments"), "{text}");
         assert!(!text.contains("PROVISIONED"), "{text}");

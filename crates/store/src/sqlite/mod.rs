@@ -34,8 +34,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
-    /// Enqueues waiting to be committed together (see `queue::EnqueueBatch`).
-    enqueues: Arc<queue::EnqueueBatch>,
+    /// Queue writes waiting to be committed together (see `queue::WriteBatch`).
+    writes: Arc<queue::WriteBatch>,
 }
 
 impl SqliteStore {
@@ -53,7 +53,7 @@ impl SqliteStore {
         tracing::debug!(path = %path.display(), schema_version, "opened sqlite store");
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
-            enqueues: Arc::default(),
+            writes: Arc::default(),
         })
     }
 

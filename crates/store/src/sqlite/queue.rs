@@ -23,22 +23,10 @@ impl EventQueue for SqliteStore {
             request_id: event.request_id.clone(),
             source,
         };
-        let (reply, answer) = oneshot::channel();
-        self.enqueues.wait(event.clone(), reply);
-        let batch = Arc::clone(&self.enqueues);
-        // Commits whatever waits, this event included unless an earlier call already took it:
-        // then that call held the connection until its commit, so the answer is in by now.
-        self.call(
-            move |conn| {
-                batch.commit(conn);
-                Ok(())
-            },
-            failed,
-        )
-        .await?;
-        match answer.await {
-            Ok(result) => result.map_err(failed),
-            Err(dropped) => Err(failed(dropped.into())),
+        match self.batched(Write::Enqueue(event.clone())).await {
+            Ok(Applied::Enqueued(id)) => Ok(id),
+            Ok(other) => Err(failed(unexpected(&other))),
+            Err(source) => Err(failed(source)),
         }
     }
 
@@ -56,47 +44,19 @@ impl EventQueue for SqliteStore {
     }
 
     async fn complete(&self, claim: Claim) -> Result<(), StoreError> {
-        self.call(
-            move |conn| {
-                let deleted = conn.execute(
-                    "DELETE FROM async_events WHERE id = ?1 AND claims = ?2",
-                    (claim.id, claim.token),
-                )?;
-                held(deleted, claim)
-            },
-            |source| StoreError::CompleteEvent {
-                id: claim.id,
-                source,
-            },
-        )
-        .await
+        let applied = self.batched(Write::Complete(claim)).await;
+        held(applied, claim, |source| StoreError::CompleteEvent {
+            id: claim.id,
+            source,
+        })
     }
 
     async fn retry_at(&self, claim: Claim, next: &NextAttempt) -> Result<(), StoreError> {
-        let next = *next;
-        self.call(
-            move |conn| {
-                let updated = conn.execute(
-                    "UPDATE async_events
-                     SET next_attempt_at_ms = ?3, attempts = ?4, backoffs = ?5,
-                         lease_until_ms = NULL
-                     WHERE id = ?1 AND claims = ?2",
-                    (
-                        claim.id,
-                        claim.token,
-                        next.at.as_millisecond(),
-                        next.attempts,
-                        next.backoffs,
-                    ),
-                )?;
-                held(updated, claim)
-            },
-            |source| StoreError::RetryEvent {
-                id: claim.id,
-                source,
-            },
-        )
-        .await
+        let applied = self.batched(Write::Retry(claim, *next)).await;
+        held(applied, claim, |source| StoreError::RetryEvent {
+            id: claim.id,
+            source,
+        })
     }
 
     async fn extend_leases(
@@ -144,36 +104,77 @@ impl EventQueue for SqliteStore {
     }
 }
 
-/// Enqueues waiting for the connection. Whichever enqueue gets the connection first commits all
-/// that wait in one transaction, so concurrent enqueues share one sync of the log instead of
-/// taking turns for one each. Every event is answered only after its transaction committed.
+impl SqliteStore {
+    /// Hands `write` to the batch and commits whatever waits, `write` included unless an earlier
+    /// call already took it: then that call held the connection until its commit, so the answer
+    /// is in by now.
+    async fn batched(&self, write: Write) -> Result<Applied, BoxError> {
+        let (reply, answer) = oneshot::channel();
+        self.writes.wait(write, reply);
+        let batch = Arc::clone(&self.writes);
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // As in `SqliteStore::call`: a panic under the lock rolled its transaction back.
+            let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            batch.commit(&mut conn);
+        })
+        .await?;
+        answer.await?
+    }
+}
+
+/// Queue writes waiting for the connection: new events from `Invoke`, and the outcomes the
+/// dispatcher writes as attempts end. Whichever write gets the connection first commits all that
+/// wait in one transaction, so concurrent writes share one sync of the log instead of taking
+/// turns for one each, and an accepted event waits behind at most one sync of the dispatcher's
+/// work. Every write is answered only after its transaction committed.
 #[derive(Debug, Default)]
-pub(super) struct EnqueueBatch {
+pub(super) struct WriteBatch {
     waiting: Mutex<Vec<Waiting>>,
+}
+
+/// One write of the queue.
+#[derive(Debug)]
+enum Write {
+    Enqueue(NewEvent),
+    Complete(Claim),
+    Retry(Claim, NextAttempt),
+}
+
+/// What a committed write did.
+#[derive(Debug, PartialEq, Eq)]
+enum Applied {
+    /// The event was stored under this id.
+    Enqueued(i64),
+    /// The claim was current and the event completed or rescheduled.
+    Held,
+    /// The event was claimed again since, or is gone; nothing changed.
+    LeaseLost,
 }
 
 #[derive(Debug)]
 struct Waiting {
-    event: NewEvent,
-    reply: oneshot::Sender<Result<i64, BoxError>>,
+    write: Write,
+    reply: oneshot::Sender<Result<Applied, BoxError>>,
 }
 
-impl EnqueueBatch {
-    fn wait(&self, event: NewEvent, reply: oneshot::Sender<Result<i64, BoxError>>) {
-        self.waiting().push(Waiting { event, reply });
+impl WriteBatch {
+    fn wait(&self, write: Write, reply: oneshot::Sender<Result<Applied, BoxError>>) {
+        self.waiting().push(Waiting { write, reply });
     }
 
-    /// Inserts every waiting event in one transaction and answers each.
+    /// Applies every waiting write in one transaction and answers each. A write that fails
+    /// fails the whole transaction, and every write of it is answered with that error.
     fn commit(&self, conn: &mut Connection) {
         let batch = std::mem::take(&mut *self.waiting());
         if batch.is_empty() {
             return;
         }
-        match insert_all(conn, &batch) {
-            Ok(ids) => {
-                for (waiting, id) in batch.into_iter().zip(ids) {
+        match apply_all(conn, &batch) {
+            Ok(applied) => {
+                for (waiting, applied) in batch.into_iter().zip(applied) {
                     // A caller that gave up waiting no longer needs its answer.
-                    let _ = waiting.reply.send(Ok(id));
+                    let _ = waiting.reply.send(Ok(applied));
                 }
             }
             Err(error) => {
@@ -190,36 +191,67 @@ impl EnqueueBatch {
     }
 }
 
-fn insert_all(conn: &mut Connection, batch: &[Waiting]) -> rusqlite::Result<Vec<i64>> {
+fn apply_all(conn: &mut Connection, batch: &[Waiting]) -> rusqlite::Result<Vec<Applied>> {
     let tx = write_transaction(conn)?;
-    let ids = {
-        let mut stmt = tx.prepare(
+    let applied = {
+        let mut insert = tx.prepare_cached(
             "INSERT INTO async_events
                 (request_id, function, qualifier, region, trace_id, payload, received_at_ms,
                  next_attempt_at_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
              RETURNING id",
         )?;
+        let mut delete =
+            tx.prepare_cached("DELETE FROM async_events WHERE id = ?1 AND claims = ?2")?;
+        let mut reschedule = tx.prepare_cached(
+            "UPDATE async_events
+             SET next_attempt_at_ms = ?3, attempts = ?4, backoffs = ?5, lease_until_ms = NULL
+             WHERE id = ?1 AND claims = ?2",
+        )?;
+        let held = |changed: usize| {
+            if changed == 0 {
+                Applied::LeaseLost
+            } else {
+                Applied::Held
+            }
+        };
         batch
             .iter()
-            .map(|Waiting { event, .. }| {
-                stmt.query_row(
-                    (
-                        &event.request_id,
-                        &event.function,
-                        &event.qualifier,
-                        &event.region,
-                        &event.trace_id,
-                        &event.payload[..],
-                        event.received_at.as_millisecond(),
-                    ),
-                    |row| row.get(0),
-                )
+            .map(|Waiting { write, .. }| match write {
+                Write::Enqueue(event) => insert
+                    .query_row(
+                        (
+                            &event.request_id,
+                            &event.function,
+                            &event.qualifier,
+                            &event.region,
+                            &event.trace_id,
+                            &event.payload[..],
+                            event.received_at.as_millisecond(),
+                        ),
+                        |row| row.get(0),
+                    )
+                    .map(Applied::Enqueued),
+                Write::Complete(claim) => delete.execute((claim.id, claim.token)).map(held),
+                Write::Retry(claim, next) => reschedule
+                    .execute((
+                        claim.id,
+                        claim.token,
+                        next.at.as_millisecond(),
+                        next.attempts,
+                        next.backoffs,
+                    ))
+                    .map(held),
             })
-            .collect::<rusqlite::Result<Vec<i64>>>()?
+            .collect::<rusqlite::Result<Vec<Applied>>>()?
     };
     tx.commit()?;
-    Ok(ids)
+    Ok(applied)
+}
+
+/// An answer that does not fit the write it answers, as an error.
+fn unexpected(applied: &Applied) -> BoxError {
+    format!("the queue answered {applied:?} to an enqueue").into()
 }
 
 /// Leases the due events in one statement, so two claims can never take the same event; on
@@ -320,16 +352,23 @@ fn read_claimed(row: &Row<'_>) -> rusqlite::Result<ClaimedEvent> {
     })
 }
 
-/// Turns "no row changed" into `LeaseLost`.
-fn held(changed: usize, claim: Claim) -> Result<(), OpError> {
-    if changed == 0 {
-        Err(StoreError::LeaseLost {
+/// The outcome of a completion or rescheduling: `LeaseLost` when the claim was not current,
+/// the error `failed` builds when the write failed.
+fn held(
+    applied: Result<Applied, BoxError>,
+    claim: Claim,
+    failed: impl FnOnce(BoxError) -> StoreError,
+) -> Result<(), StoreError> {
+    match applied {
+        Ok(Applied::Held) => Ok(()),
+        Ok(Applied::LeaseLost) => Err(StoreError::LeaseLost {
             id: claim.id,
             token: claim.token,
-        }
-        .into())
-    } else {
-        Ok(())
+        }),
+        Ok(other) => Err(failed(
+            format!("the queue answered {other:?} to a claim's outcome").into(),
+        )),
+        Err(source) => Err(failed(source)),
     }
 }
 
@@ -508,6 +547,58 @@ mod tests {
             .map(|event| (event.claim.id, event.request_id))
             .collect();
         assert_eq!(stored, acked);
+    }
+
+    /// Enqueues, completions and reschedulings arriving together share transactions, and each
+    /// still gets its own answer: a lost lease fails only its own write.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_of_every_kind_each_get_their_own_answer() {
+        let (_dir, store) = open_temp();
+        let store = std::sync::Arc::new(store);
+        for i in 0..60 {
+            store
+                .enqueue(&sample_event(&format!("old-{i:02}"), "mixed", 0.0))
+                .await
+                .unwrap();
+        }
+        let far = far_future();
+        let claimed = store.claim_due(far, far, usize::MAX).await.unwrap();
+        assert_eq!(claimed.len(), 60);
+        let later = NextAttempt {
+            at: far,
+            attempts: 1,
+            backoffs: 0,
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, event) in claimed.into_iter().enumerate() {
+            let store = std::sync::Arc::clone(&store);
+            tasks.spawn(async move {
+                let stale = Claim {
+                    token: event.claim.token + 1,
+                    ..event.claim
+                };
+                let outcome = match i % 3 {
+                    0 => store.complete(event.claim).await,
+                    1 => store.retry_at(event.claim, &later).await,
+                    _ => store.complete(stale).await,
+                };
+                let new = sample_event(&format!("new-{i:02}"), "mixed", 0.0);
+                (i, outcome, store.enqueue(&new).await.map(|_| ()))
+            });
+        }
+        for (i, outcome, enqueued) in tasks.join_all().await {
+            assert!(enqueued.is_ok(), "{enqueued:?}");
+            match i % 3 {
+                0 | 1 => assert!(outcome.is_ok(), "{i}: {outcome:?}"),
+                _ => assert!(
+                    matches!(outcome, Err(StoreError::LeaseLost { .. })),
+                    "{i}: {outcome:?}"
+                ),
+            }
+        }
+        // 20 completed, 20 rescheduled, 20 still leased by their real claims, 60 new.
+        let stats = store.queue_stats(Some("mixed")).await.unwrap();
+        assert_eq!((stats.queued, stats.in_flight), (80, 20));
     }
 
     #[tokio::test]
