@@ -345,7 +345,7 @@ def test_throttled_events_wait_and_run_once_the_limit_is_lifted(server, lam, log
     lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
     # One long synchronous invocation holds the only slot.
     occupant = threading.Thread(
-        target=invoke, args=(lambda_client(server.endpoint), name, {"action": "sleep", "ms": 8000}), daemon=True
+        target=invoke, args=(lambda_client(server.endpoint), name, {"action": "sleep", "ms": 15000}), daemon=True
     )
     occupant.start()
     def status() -> dict[str, Any]:
@@ -361,7 +361,8 @@ def test_throttled_events_wait_and_run_once_the_limit_is_lifted(server, lam, log
     assert now["Async"]["Queued"] + now["Async"]["InFlight"] == 3, now
 
     lam.delete_function_concurrency(FunctionName=name)
-    wait_until(lambda: set(waiting) <= set(starts(logs, name)), 6, "the throttled events to run")
+    # Throttled events back off (10 ms doubling up to 3 s with the scaled schedule).
+    wait_until(lambda: set(waiting) <= set(starts(logs, name)), 10, "the throttled events to run")
     assert occupant.is_alive(), "the events ran because the limit was lifted, not because the slot freed"
     occupant.join(timeout=30)
     assert sorted(starts(logs, name)[1:]) == sorted(waiting), "each ran exactly once"
@@ -511,16 +512,24 @@ EVENTS = 1000
 
 # Each event names a mark; the function sleeps a second (so that the queue is still being worked
 # through when flint is killed), then appends its request id to the mark's file before answering.
-# Without a runtime API to ask (its server was killed) it exits instead of asking again and again.
-MARKER = bash_runtime(
-    r'''  [ -n "$ID" ] || exit 1
+# It runs as a plain process, so it keeps its scratch files next to the marks rather than in the
+# host's /tmp, and without a runtime API to ask (its server was killed) it exits instead of asking
+# again and again.
+MARKER = r"""#!/bin/bash
+set -uo pipefail
+API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+HEADERS="$MARKS/../headers-$$"
+while true; do
+  EVENT=$(curl -sS -D "$HEADERS" "$API/invocation/next") || exit 1
+  ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
   TOKEN=$(printf '%s' "$EVENT" | sed -n 's/.*"mark": *"\([0-9a-f]*\)".*/\1/p')
   if [ -n "$TOKEN" ]; then
     sleep 1
     echo "$ID" >> "$MARKS/$TOKEN"
   fi
-  respond "{}"'''
-)
+  curl -sS -o /dev/null -X POST "$API/invocation/$ID/response" --data-binary "{}"
+done
+"""
 
 
 def test_no_event_is_lost_when_flint_is_killed_mid_flight(flint_factory, tmp_path):

@@ -20,9 +20,9 @@ use tokio::task::JoinHandle;
 use crate::env_vars::{self, EnvContext};
 use crate::failure::Failure;
 use crate::freezer::Freezer;
-use crate::logger::Logger;
+use crate::logger::{Closing, Logger};
 use crate::provisioned::Initialization;
-use crate::report::{self, Report, ReportStatus};
+use crate::report::{self, Report, ReportStatus, round2, status_word};
 use crate::{InvokeRequest, InvokeResult, PoolError, Shared};
 
 /// Lambda's shutdown budget when external extensions run: 2,000 ms.
@@ -305,12 +305,8 @@ impl Environment {
             Ok(()) => {
                 // A provisioned environment initialised before any invocation: its first
                 // REPORT has no Init Duration.
-                match initialization {
-                    Initialization::OnDemand => environment.init_duration = Some(elapsed),
-                    // No invocation follows to flush its init lines to the log stream.
-                    Initialization::Provisioned => {
-                        environment.logger.finish(Vec::new(), false);
-                    }
+                if initialization == Initialization::OnDemand {
+                    environment.init_duration = Some(elapsed);
                 }
                 let millis = round2(elapsed);
                 let kind = initialization.as_str();
@@ -514,20 +510,23 @@ impl Environment {
             // Idle environments use no CPU until their next invocation, as on Lambda.
             self.freezer.idle();
         }
-        let mut lines =
+        let lines =
             Failure::log_lines_for(&status, &request.request_id, &body, self.config.timeout_s);
         let report = Report {
             request_id: request.request_id.clone(),
             duration,
             memory_size_mb: self.config.memory_mb,
-            max_memory_used_mb: report::megabytes(self.runtime.peak_memory_bytes().unwrap_or(0)),
+            max_memory_used_mb: 0,
             init_duration: self.init_duration.take(),
             status,
         };
-        self.publish_report(&report, attempt.runtime_done);
-        lines.push(report::end_line(&request.request_id));
-        lines.push(report.line());
-        let log_tail = match self.logger.finish(lines, request.want_tail) {
+        // The logger reads the peak memory and writes END / REPORT, off the caller's path.
+        let closing = Closing {
+            report,
+            memory: Some(Arc::clone(&self.runtime)),
+            runtime_done: attempt.runtime_done,
+        };
+        let log_tail = match self.logger.finish(lines, closing, request.want_tail) {
             Some(tail) => tail.await.ok(),
             None => None,
         };
@@ -540,30 +539,6 @@ impl Environment {
             log_tail,
         };
         (result, health)
-    }
-
-    fn publish_report(&self, report: &Report, runtime_done: Duration) {
-        if !self.endpoint.telemetry().has_subscribers() {
-            return;
-        }
-        let mut metrics = json!({
-            "durationMs": round2(report.duration),
-            "billedDurationMs": report.billed_ms(),
-            "memorySizeMB": report.memory_size_mb,
-            "maxMemoryUsedMB": report.max_memory_used_mb,
-        });
-        if let Some(init) = report.init_duration {
-            metrics["initDurationMs"] = json!(round2(init));
-        }
-        let mut record = json!({"requestId": report.request_id, "status": status_word(&report.status), "metrics": metrics});
-        if let ReportStatus::Error(error_type) = &report.status {
-            record["errorType"] = json!(error_type);
-        }
-        let overhead = report.duration.saturating_sub(runtime_done);
-        if !overhead.is_zero() {
-            record["spans"] = json!([{"name": "extensionOverhead", "start": model::clock::iso_millis(jiff::Timestamp::now()), "durationMs": round2(overhead)}]);
-        }
-        self.platform("platform.report", record);
     }
 
     /// Publishes a platform event to the telemetry subscribers, if there are any.
@@ -675,8 +650,7 @@ impl StartFailure {
         );
         let status = self.failure.report_status();
         let body = self.failure.body();
-        let mut lines =
-            Failure::log_lines_for(&status, &request.request_id, &body, config.timeout_s);
+        let lines = Failure::log_lines_for(&status, &request.request_id, &body, config.timeout_s);
         let report = Report {
             request_id: request.request_id.clone(),
             duration: Duration::ZERO,
@@ -685,9 +659,12 @@ impl StartFailure {
             init_duration: Some(self.elapsed),
             status,
         };
-        lines.push(report::end_line(&request.request_id));
-        lines.push(report.line());
-        let log_tail = match self.logger.finish(lines, request.want_tail) {
+        let closing = Closing {
+            report,
+            memory: None,
+            runtime_done: Duration::ZERO,
+        };
+        let log_tail = match self.logger.finish(lines, closing, request.want_tail) {
             Some(tail) => tail.await.ok(),
             None => None,
         };
@@ -738,21 +715,6 @@ fn shutdown_reason(failure: &Failure) -> &'static str {
         Failure::Timeout { .. } | Failure::InitTimeout { .. } => "timeout",
         _ => "failure",
     }
-}
-
-/// The Telemetry API's word for a status.
-fn status_word(status: &ReportStatus) -> &'static str {
-    match status {
-        ReportStatus::Success => "success",
-        ReportStatus::FunctionError => "error",
-        ReportStatus::Timeout => "timeout",
-        ReportStatus::Error(_) => "failure",
-    }
-}
-
-/// Milliseconds with two decimals, as the Telemetry API reports durations.
-fn round2(duration: Duration) -> f64 {
-    (duration.as_secs_f64() * 100_000.0).round() / 100.0
 }
 
 /// The executables in `/opt/extensions`, by name, as Lambda starts them.

@@ -5,12 +5,19 @@
 //! The task runs beside the invoke path, never on it: the caller gets its response without
 //! waiting for logs, unless it asked for the tail.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use logs::{LogStore, StreamWriter};
 use model::limits::LOG_TAIL_BYTES;
 use runtime_api::telemetry::{Event, Hub};
+use sandbox::Sandbox;
+use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{ChildStderr, ChildStdout};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::report::{Report, ReportStatus, end_line, megabytes, round2, status_word};
 
 /// What the pool tells an environment's logger.
 #[derive(Debug)]
@@ -22,6 +29,7 @@ pub(crate) enum LogCommand {
     /// The last lines of an invocation; the tail is sent back when asked for.
     Finish {
         lines: Vec<String>,
+        closing: Box<Closing>,
         tail: Option<oneshot::Sender<String>>,
     },
 }
@@ -102,6 +110,7 @@ impl Logger {
     pub(crate) fn finish(
         &self,
         lines: Vec<String>,
+        closing: Closing,
         want_tail: bool,
     ) -> Option<oneshot::Receiver<String>> {
         let (sender, receiver) = if want_tail {
@@ -112,15 +121,77 @@ impl Logger {
         };
         let _ = self.commands.send(LogCommand::Finish {
             lines,
+            closing: Box::new(closing),
             tail: sender,
         });
         receiver
     }
 }
 
+/// How long lines written between invocations (by extensions, or a runtime's background work)
+/// may wait in the buffer before readers (`flint logs`, the CloudWatch Logs API) see them.
+const FLUSH_DELAY: Duration = Duration::from_millis(50);
+
+/// The end of an invocation's log: its report, completed by the logger with the environment's
+/// peak memory, which is read here rather than on the caller's path.
+#[derive(Debug)]
+pub(crate) struct Closing {
+    pub(crate) report: Report,
+    /// The environment whose peak memory the report shows.
+    pub(crate) memory: Option<Arc<dyn Sandbox>>,
+    /// When the runtime answered, for the report's `extensionOverhead` span.
+    pub(crate) runtime_done: Duration,
+}
+
+impl Closing {
+    /// Fills in the memory, publishes `platform.report` and returns the `END` and `REPORT` lines.
+    fn finish(mut self, telemetry: Option<&Hub>) -> [String; 2] {
+        if let Some(memory) = &self.memory {
+            self.report.max_memory_used_mb = megabytes(memory.peak_memory_bytes().unwrap_or(0));
+        }
+        if let Some(hub) = telemetry.filter(|hub| hub.has_subscribers()) {
+            publish_report(hub, &self.report, self.runtime_done);
+        }
+        [end_line(&self.report.request_id), self.report.line()]
+    }
+}
+
+/// `platform.report`, with the metrics of the `REPORT` line.
+fn publish_report(hub: &Hub, report: &Report, runtime_done: Duration) {
+    let mut metrics = json!({
+        "durationMs": round2(report.duration),
+        "billedDurationMs": report.billed_ms(),
+        "memorySizeMB": report.memory_size_mb,
+        "maxMemoryUsedMB": report.max_memory_used_mb,
+    });
+    if let Some(init) = report.init_duration {
+        metrics["initDurationMs"] = json!(round2(init));
+    }
+    let mut record = json!({
+        "requestId": report.request_id,
+        "status": status_word(&report.status),
+        "metrics": metrics,
+    });
+    if let ReportStatus::Error(error_type) = &report.status {
+        record["errorType"] = json!(error_type);
+    }
+    let overhead = report.duration.saturating_sub(runtime_done);
+    if !overhead.is_zero() {
+        record["spans"] = json!([{
+            "name": "extensionOverhead",
+            "start": model::clock::iso_millis(jiff::Timestamp::now()),
+            "durationMs": round2(overhead),
+        }]);
+    }
+    let time = model::clock::iso_millis(jiff::Timestamp::now());
+    hub.publish(&Event::new(time, "platform.report", record));
+}
+
 struct Sink {
     writer: Option<StreamWriter>,
     tail: Option<String>,
+    /// When buffered lines must be flushed; `None` when nothing is buffered.
+    flush_at: Option<tokio::time::Instant>,
 }
 
 impl Sink {
@@ -135,9 +206,13 @@ impl Sink {
             tail.push_str(line);
             tail.push('\n');
         }
+        if self.flush_at.is_none() {
+            self.flush_at = Some(tokio::time::Instant::now() + FLUSH_DELAY);
+        }
     }
 
     fn flush(&mut self) {
+        self.flush_at = None;
         if let Some(writer) = &mut self.writer
             && let Err(error) = writer.flush()
         {
@@ -163,7 +238,11 @@ async fn run(
     mut commands: mpsc::UnboundedReceiver<LogCommand>,
     mut extension_lines: mpsc::UnboundedReceiver<String>,
 ) {
-    let mut sink = Sink { writer, tail: None };
+    let mut sink = Sink {
+        writer,
+        tail: None,
+        flush_at: None,
+    };
     let mut stdout: Option<Lines<ChildStdout>> = None;
     let mut stderr: Option<Lines<ChildStderr>> = None;
     let mut telemetry: Option<Hub> = None;
@@ -189,14 +268,8 @@ async fn run(
                 }
                 None => stderr = None,
             },
-            Some(line) = extension_lines.recv() => {
-                sink.write(&line);
-                // Extensions print between invocations too (a telemetry batch arrives after
-                // the invocation it describes), when no `END` is coming to flush their lines.
-                if extension_lines.is_empty() {
-                    sink.flush();
-                }
-            }
+            Some(line) = extension_lines.recv() => sink.write(&line),
+            () = sleep_until(sink.flush_at), if sink.flush_at.is_some() => sink.flush(),
             command = commands.recv() => match command {
                 Some(LogCommand::Attach(out, err, hub)) => {
                     stdout = Some(Lines::new(out));
@@ -209,10 +282,15 @@ async fn run(
                     }
                     sink.write(&text);
                 }
-                Some(LogCommand::Finish { lines, tail }) => {
+                Some(LogCommand::Finish { lines, closing, tail }) => {
                     for line in &lines {
                         sink.write(line);
                     }
+                    for line in (*closing).finish(telemetry.as_ref()) {
+                        sink.write(&line);
+                    }
+                    // An invocation's log is readable as soon as it ended (`flint invoke` then
+                    // `flint logs`); the write happens here, not on the caller's path.
                     sink.flush();
                     let collected = sink.tail.take().unwrap_or_default();
                     if let Some(tail) = tail {
@@ -243,6 +321,13 @@ async fn run(
         }
     }
     sink.flush();
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Line reader that keeps non-UTF-8 output (lossily) rather than failing.

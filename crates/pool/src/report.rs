@@ -113,6 +113,21 @@ pub(crate) fn init_report_line(duration: Duration, status: &ReportStatus) -> Str
     line
 }
 
+/// The Telemetry API's word for a status.
+pub(crate) fn status_word(status: &ReportStatus) -> &'static str {
+    match status {
+        ReportStatus::Success => "success",
+        ReportStatus::FunctionError => "error",
+        ReportStatus::Timeout => "timeout",
+        ReportStatus::Error(_) => "failure",
+    }
+}
+
+/// Milliseconds with two decimals, as the Telemetry API reports durations.
+pub(crate) fn round2(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 100_000.0).round() / 100.0
+}
+
 /// Peak memory in whole megabytes, rounded up.
 pub(crate) fn megabytes(bytes: u64) -> u64 {
     bytes.div_ceil(1024 * 1024)

@@ -48,6 +48,24 @@ impl Launcher for ProcessLauncher {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        let server = std::process::id();
+        // SAFETY: the closure runs in the child between fork and exec and calls only prctl and
+        // getppid, which are async-signal-safe; it allocates nothing and takes no lock. The
+        // parent-death signal is tied to the forking thread, which is a runtime worker thread
+        // that lives as long as the server.
+        unsafe {
+            command.pre_exec(move || {
+                // A killed server (`kill -9`) takes its environments with it.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The server may already have died between fork and prctl.
+                if u32::try_from(libc::getppid()).ok() != Some(server) {
+                    return Err(std::io::Error::other("the server exited"));
+                }
+                Ok(())
+            });
+        }
         let child = command.spawn().map_err(|source| SandboxError::Spawn {
             program: spec.program.clone(),
             source,

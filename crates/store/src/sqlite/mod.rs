@@ -2,7 +2,8 @@
 //! connection.
 //!
 //! Durability: `journal_mode=WAL` with `synchronous=FULL` syncs the WAL on every commit, so a write
-//! that returned `Ok` survives kill -9 and power loss.
+//! that returned `Ok` survives kill -9 and power loss. The one exception are the queue's claims
+//! and lease renewals, which a power cut may undo without harm (see `queue::unsynced`).
 
 mod concurrency;
 mod event_configs;
