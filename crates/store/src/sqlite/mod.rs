@@ -412,6 +412,37 @@ mod tests {
         }
     }
 
+    /// Runs test `test` of this binary again as a child with `child_env` naming `db`, reads the
+    /// names it prints as `acked <name>` once each write returned, SIGKILLs it after `count` of
+    /// them (no destructor, no SQLite checkpoint) and returns them.
+    pub(super) fn acknowledged_then_killed(
+        test: &str,
+        child_env: &str,
+        db: &std::path::Path,
+        count: usize,
+    ) -> Vec<String> {
+        let mut child = KillOnDrop(
+            Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", test, "--nocapture"])
+                .env(child_env, db)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let stdout = BufReader::new(child.0.stdout.take().unwrap());
+        let acked: Vec<String> = stdout
+            .lines()
+            .map(Result::unwrap)
+            .filter_map(|line| line.strip_prefix("acked ").map(str::to_owned))
+            .take(count)
+            .collect();
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
+        assert_eq!(acked.len(), count, "the child stopped early");
+        acked
+    }
+
     /// The test binary runs this test again as a child that creates functions and prints each
     /// name once `create_function` returned; the parent SIGKILLs it mid-stream and checks every
     /// acknowledged function is in the reopened database and every record in it is whole.
@@ -424,30 +455,12 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("flint.db");
-        let mut child = KillOnDrop(
-            Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    "sqlite::tests::acknowledged_writes_survive_kill_9",
-                    "--nocapture",
-                ])
-                .env(CRASH_CHILD_DB, &db)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
+        let acked = acknowledged_then_killed(
+            "sqlite::tests::acknowledged_writes_survive_kill_9",
+            CRASH_CHILD_DB,
+            &db,
+            ACKED_BEFORE_KILL,
         );
-        let stdout = BufReader::new(child.0.stdout.take().unwrap());
-        let acked: Vec<String> = stdout
-            .lines()
-            .map(Result::unwrap)
-            .filter_map(|line| line.strip_prefix("acked ").map(str::to_owned))
-            .take(ACKED_BEFORE_KILL)
-            .collect();
-        // `Child::kill` sends SIGKILL: no destructor, no SQLite checkpoint.
-        child.0.kill().unwrap();
-        child.0.wait().unwrap();
-        assert_eq!(acked.len(), ACKED_BEFORE_KILL, "the child stopped early");
 
         let store = SqliteStore::open(&db).unwrap();
         for name in &acked {

@@ -402,13 +402,11 @@ fn timestamp(column: usize, ms: i64) -> rusqlite::Result<Timestamp> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{BufRead as _, BufReader};
     use std::path::Path;
-    use std::process::{Command, Stdio};
 
     use super::*;
     use crate::conformance::sample_event;
-    use crate::sqlite::tests::{KillOnDrop, open_temp};
+    use crate::sqlite::tests::{acknowledged_then_killed, open_temp};
 
     /// Set in the child process of `acknowledged_events_survive_kill_9` to the database path.
     const CRASH_CHILD_DB: &str = "FLINT_QUEUE_CRASH_CHILD_DB";
@@ -434,30 +432,12 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("flint.db");
-        let mut child = KillOnDrop(
-            Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    "sqlite::queue::tests::acknowledged_events_survive_kill_9",
-                    "--nocapture",
-                ])
-                .env(CRASH_CHILD_DB, &db)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
+        let acked = acknowledged_then_killed(
+            "sqlite::queue::tests::acknowledged_events_survive_kill_9",
+            CRASH_CHILD_DB,
+            &db,
+            ACKED_BEFORE_KILL,
         );
-        let stdout = BufReader::new(child.0.stdout.take().unwrap());
-        let acked: Vec<String> = stdout
-            .lines()
-            .map(Result::unwrap)
-            .filter_map(|line| line.strip_prefix("acked ").map(str::to_owned))
-            .take(ACKED_BEFORE_KILL)
-            .collect();
-        // `Child::kill` sends SIGKILL: no destructor, no SQLite checkpoint.
-        child.0.kill().unwrap();
-        child.0.wait().unwrap();
-        assert_eq!(acked.len(), ACKED_BEFORE_KILL, "the child stopped early");
 
         let store = SqliteStore::open(&db).unwrap();
         let far = far_future();
