@@ -5,13 +5,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use admission::routing::{self, RoutingError};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use model::alias::{AdditionalVersion, Alias, is_alias_name};
 use model::version::is_version;
 use model::{Scope, ValidationError, ids, validate};
 use store::StoreError;
 
+use crate::marker;
 use crate::resolve::{self, Target};
 use crate::spec::model_error;
 use crate::{ControlError, ControlPlane};
@@ -194,14 +193,7 @@ impl ControlPlane {
             .list_aliases(&target.name, function_version, after.as_deref(), limit + 1)
             .await
             .map_err(ControlError::Store)?;
-        let next_marker = if aliases.len() > limit {
-            aliases.truncate(limit);
-            aliases
-                .last()
-                .map(|last| URL_SAFE_NO_PAD.encode(&last.name))
-        } else {
-            None
-        };
+        let next_marker = marker::next_page(&mut aliases, limit, |a| a.name.clone());
         Ok(AliasPage {
             aliases,
             next_marker,
@@ -363,12 +355,7 @@ fn alias_error(err: StoreError, scope: &Scope, target: &Target) -> ControlError 
 }
 
 fn decode_marker(marker: &str) -> Result<String, ControlError> {
-    URL_SAFE_NO_PAD
-        .decode(marker)
-        .ok()
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .filter(|name| is_alias_name(name))
-        .ok_or_else(|| validate::invalid(format!("Invalid marker: {marker}")).into())
+    marker::decode_key(marker, is_alias_name).map_err(Into::into)
 }
 
 #[cfg(test)]
@@ -451,7 +438,7 @@ mod tests {
 
     #[test]
     fn markers_name_the_last_alias() {
-        let marker = URL_SAFE_NO_PAD.encode("live");
+        let marker = marker::encode("live");
         assert_eq!(decode_marker(&marker).unwrap(), "live");
         assert!(decode_marker("!!").is_err());
     }

@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 
 use admission::concurrency::{self, Throttle};
 use admission::routing::Routing;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::Timestamp;
 use model::alias::Alias;
 use model::concurrency::ProvisionedConcurrency;
@@ -17,6 +15,7 @@ use model::{Scope, validate};
 use pool::{ProvisionTarget, ProvisionedState};
 
 use crate::admission::{InvocationPermit, Throttled};
+use crate::marker;
 use crate::resolve::{self, Target};
 use crate::spec::model_error;
 use crate::{ControlError, ControlPlane};
@@ -285,14 +284,7 @@ impl ControlPlane {
                 break;
             }
         }
-        let next_marker = if configs.len() > limit {
-            configs.truncate(limit);
-            configs
-                .last()
-                .map(|last| URL_SAFE_NO_PAD.encode(&last.qualifier))
-        } else {
-            None
-        };
+        let next_marker = marker::next_page(&mut configs, limit, |c| c.qualifier.clone());
         Ok(ProvisionedPage {
             configs,
             next_marker,
@@ -561,11 +553,7 @@ fn desired_environments(
 }
 
 fn decode_marker(marker: &str) -> Result<String, ControlError> {
-    URL_SAFE_NO_PAD
-        .decode(marker)
-        .ok()
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .ok_or_else(|| validate::invalid(format!("Invalid marker: {marker}")).into())
+    marker::decode_key(marker, |_| true).map_err(Into::into)
 }
 
 #[cfg(test)]

@@ -6,12 +6,11 @@
 //! the record as its event. Queue, topic, event bus and bucket destinations are refused with a
 //! message that says so, rather than accepted and never delivered.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use model::function::LATEST;
 use model::{FunctionRef, Scope, ValidationError, validate};
 use store::{EventInvokeConfig, StoreError};
 
+use crate::marker;
 use crate::resolve::{self, Target};
 use crate::spec::model_error;
 use crate::{ControlError, ControlPlane};
@@ -155,14 +154,7 @@ impl ControlPlane {
             .list_event_invoke_configs(&target.name, after.as_deref(), limit + 1)
             .await
             .map_err(ControlError::Store)?;
-        let next_marker = if configs.len() > limit {
-            configs.truncate(limit);
-            configs
-                .last()
-                .map(|last| URL_SAFE_NO_PAD.encode(&last.qualifier))
-        } else {
-            None
-        };
+        let next_marker = marker::next_page(&mut configs, limit, |c| c.qualifier.clone());
         Ok(EventInvokeConfigPage {
             configs,
             next_marker,
@@ -434,12 +426,7 @@ fn page_size(max_items: Option<i64>) -> Result<usize, ValidationError> {
 
 /// The qualifier a marker continues after.
 fn decode_marker(marker: &str) -> Result<String, ValidationError> {
-    URL_SAFE_NO_PAD
-        .decode(marker)
-        .ok()
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .filter(|qualifier| model::arn::is_qualifier(qualifier))
-        .ok_or_else(|| validate::invalid(format!("Invalid marker: {marker}")))
+    marker::decode_key(marker, model::arn::is_qualifier)
 }
 
 #[cfg(test)]
@@ -520,11 +507,11 @@ mod tests {
     #[test]
     fn markers_name_a_qualifier() {
         for qualifier in ["$LATEST", "3", "live"] {
-            let marker = URL_SAFE_NO_PAD.encode(qualifier);
+            let marker = marker::encode(qualifier);
             assert_eq!(decode_marker(&marker).unwrap(), qualifier);
         }
         assert!(decode_marker("!!").is_err());
-        assert!(decode_marker(&URL_SAFE_NO_PAD.encode("a b")).is_err());
+        assert!(decode_marker(&marker::encode("a b")).is_err());
     }
 
     #[test]

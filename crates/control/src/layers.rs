@@ -2,12 +2,11 @@
 //! ListLayers, DeleteLayerVersion and the permission policy of a layer version, plus what
 //! functions need of layers: resolving the `Layers` they name.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use model::layer::{self, LayerPermission, LayerRef, LayerVersion, LayerVersionArn};
 use model::{Scope, ValidationError, ids, validate};
 use store::{LayerPolicy, NewLayerVersion, StoreError};
 
+use crate::marker;
 use crate::spec::model_error;
 use crate::{ControlError, ControlPlane};
 
@@ -176,8 +175,7 @@ impl ControlPlane {
             .filter(|v| after.is_none_or(|after| v.version < after))
             .filter(|v| filter.matches(v))
             .collect();
-        let next_marker = truncate(&mut versions, filter.limit)
-            .map(|last| encode_marker(&last.version.to_string()));
+        let next_marker = marker::next_page(&mut versions, filter.limit, |v| v.version.to_string());
         Ok(LayerVersionPage {
             versions,
             next_marker,
@@ -210,7 +208,7 @@ impl ControlPlane {
                 layers.push(version);
             }
         }
-        let next_marker = truncate(&mut layers, filter.limit).map(|last| encode_marker(&last.name));
+        let next_marker = marker::next_page(&mut layers, filter.limit, |l| l.name.clone());
         Ok(LayerPage {
             layers,
             next_marker,
@@ -505,26 +503,8 @@ impl Filter {
     }
 }
 
-/// Cuts `items` to `limit` and returns the last kept one when more were left.
-fn truncate<T>(items: &mut Vec<T>, limit: usize) -> Option<&T> {
-    if items.len() > limit {
-        items.truncate(limit);
-        items.last()
-    } else {
-        None
-    }
-}
-
-fn encode_marker(last: &str) -> String {
-    URL_SAFE_NO_PAD.encode(last)
-}
-
 fn decode_marker(marker: &str) -> Result<String, ValidationError> {
-    URL_SAFE_NO_PAD
-        .decode(marker)
-        .ok()
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .ok_or_else(|| validate::invalid(format!("Invalid marker: {marker}")))
+    marker::decode_key(marker, |_| true)
 }
 
 /// A ListLayerVersions marker continues below the version it names.
@@ -582,27 +562,19 @@ mod tests {
 
     #[test]
     fn markers_round_trip_and_refuse_foreign_text() {
-        let marker = encode_marker("7");
+        let marker = marker::encode("7");
         assert_eq!(
             version_marker(&marker, &decode_marker(&marker).unwrap()).unwrap(),
             7
         );
-        let marker = encode_marker("my-layer");
+        let marker = marker::encode("my-layer");
         assert_eq!(
             name_marker(&marker, decode_marker(&marker).unwrap()).unwrap(),
             "my-layer"
         );
         assert!(decode_marker("not base64!").is_err());
-        let spaced = encode_marker("has space");
+        let spaced = marker::encode("has space");
         assert!(name_marker(&spaced, decode_marker(&spaced).unwrap()).is_err());
         assert!(version_marker(&spaced, "has space").is_err());
-    }
-
-    #[test]
-    fn truncate_reports_the_last_item_kept() {
-        let mut items = vec![1, 2, 3];
-        assert_eq!(truncate(&mut items, 2), Some(&2));
-        assert_eq!(items, [1, 2]);
-        assert_eq!(truncate(&mut items, 2), None);
     }
 }

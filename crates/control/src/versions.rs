@@ -7,14 +7,13 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use model::function::LATEST;
 use model::version::{Qualifier, is_version_number};
 use model::{FunctionConfig, Scope, ids, validate};
 use store::{Publication, PublishRequest, StoreError};
 
 use crate::cache::LatestEntry;
+use crate::marker;
 use crate::resolve::{self, Target};
 use crate::{ControlError, ControlPlane};
 
@@ -133,12 +132,7 @@ impl ControlPlane {
             .await
             .map_err(ControlError::Store)?;
         versions.extend(published);
-        let next_marker = if versions.len() > limit {
-            versions.truncate(limit);
-            versions.last().map(|last| encode_marker(&last.version))
-        } else {
-            None
-        };
+        let next_marker = marker::next_page(&mut versions, limit, |v| v.version.clone());
         Ok(VersionPage {
             versions,
             next_marker,
@@ -290,17 +284,10 @@ impl ControlPlane {
     }
 }
 
-/// The marker that continues a listing after `version` (`$LATEST` or a number).
-fn encode_marker(version: &str) -> String {
-    URL_SAFE_NO_PAD.encode(version)
-}
-
 /// The version number a marker continues after; `$LATEST` is before every number.
 fn decode_marker(marker: &str) -> Result<u64, ControlError> {
-    URL_SAFE_NO_PAD
-        .decode(marker)
+    marker::decode_key(marker, |_| true)
         .ok()
-        .and_then(|raw| String::from_utf8(raw).ok())
         .and_then(|version| match version.as_str() {
             LATEST => Some(0),
             number if is_version_number(number) => number.parse().ok(),
@@ -315,9 +302,9 @@ mod tests {
 
     #[test]
     fn markers_name_the_last_version_listed() {
-        assert_eq!(decode_marker(&encode_marker("$LATEST")).unwrap(), 0);
-        assert_eq!(decode_marker(&encode_marker("12")).unwrap(), 12);
-        for bad in ["", "!!", &encode_marker("live")] {
+        assert_eq!(decode_marker(&marker::encode("$LATEST")).unwrap(), 0);
+        assert_eq!(decode_marker(&marker::encode("12")).unwrap(), 12);
+        for bad in ["", "!!", &marker::encode("live")] {
             assert!(decode_marker(bad).is_err(), "{bad}");
         }
     }
