@@ -150,6 +150,28 @@ def test_runtime_killed_by_a_signal(lam, make_function):
     assert invoke_ok(lam, name, {"action": "echo"}).json == {"action": "echo"}
 
 
+EXIT_AFTER_ANSWER_BOOTSTRAP = bash_runtime(
+    r"""
+  respond "\"answered by $BORN\""
+  case "$EVENT" in
+    *quit*) sleep 0.3; exit 1 ;;
+  esac
+""",
+    init="BORN=$(date +%s%N)",
+)
+
+
+def test_invocation_reaching_a_runtime_that_exits_after_answering_runs_elsewhere(lam, make_function):
+    """A runtime that answers and then exits is still alive, and idle, when the next invocation
+    arrives; that invocation was never received, so a new environment runs it."""
+    name = make_function(bash_zip(EXIT_AFTER_ANSWER_BOOTSTRAP), label="exitafter")["FunctionName"]
+    first = invoke_ok(lam, name, "quit")
+    second = invoke_ok(lam, name, "again")
+    assert second.json != first.json, "the second invocation ran on a new process"
+    assert init_duration(second) is not None
+    assert invoke_ok(lam, name, "warm").json == second.json
+
+
 LATE_BOOTSTRAP = bash_runtime(
     r"""
   case "$EVENT" in

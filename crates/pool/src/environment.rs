@@ -77,6 +77,8 @@ pub(crate) struct Attempt {
     started: Instant,
     runtime_done: Duration,
     ended: Result<Outcome, Failure>,
+    /// The runtime exited before it received the invocation: nothing of it ran.
+    undelivered: bool,
 }
 
 impl Environment {
@@ -443,9 +445,19 @@ impl Environment {
             client_context: request.client_context.clone(),
             cognito_identity: request.cognito_identity.clone(),
         });
+        let mut undelivered = false;
         let ended = tokio::select! {
             answer = answer => answer.map_err(|_| Failure::exit(&request.request_id, ExitReason::Unknown)),
-            reason = exited(&mut self.exit) => Err(Failure::exit(&request.request_id, reason)),
+            reason = exited(&mut self.exit) => {
+                undelivered = self.endpoint.withdraw();
+                if undelivered {
+                    self.logger.line(format!(
+                        "RequestId: {} The runtime exited ({reason}) before it took the invocation; a new environment runs it",
+                        request.request_id
+                    ));
+                }
+                Err(Failure::exit(&request.request_id, reason))
+            }
             () = tokio::time::sleep(timeout) => Err(Failure::Timeout {
                 request_id: request.request_id.clone(),
                 timeout_s: self.config.timeout_s,
@@ -456,6 +468,7 @@ impl Environment {
             started,
             runtime_done,
             ended,
+            undelivered,
         };
         if self.endpoint.telemetry().has_subscribers() {
             let (_, _, status) = attempt.verdict();
@@ -601,6 +614,11 @@ impl Drop for Environment {
 }
 
 impl Attempt {
+    /// True when the runtime never received the invocation, so it may run on another environment.
+    pub(crate) fn undelivered(&self) -> bool {
+        self.undelivered
+    }
+
     /// The body, error type and report status of the runtime's answer.
     pub(crate) fn verdict(&self) -> (Bytes, Option<String>, ReportStatus) {
         match &self.ended {

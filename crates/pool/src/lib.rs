@@ -25,7 +25,7 @@ use model::FunctionConfig;
 
 use crate::environment::{Environment, Health};
 use crate::provisioned::Initialization;
-use crate::versions::Versions;
+use crate::versions::{Generation, Versions};
 
 pub use gate::ColdStartGate;
 pub use provisioned::{ProvisionTarget, ProvisionedState, ProvisionedStatus};
@@ -138,41 +138,22 @@ impl Pool {
             return Err(PoolError::ShuttingDown);
         }
         let version = self.shared.versions.generation(&request.config);
-        // Provisioned environments first, then warm on-demand ones, then a cold start.
-        let (mut environment, initialization) =
-            if let Some(environment) = version.take_provisioned() {
-                (environment, Initialization::Provisioned)
-            } else if let Some(environment) = version.take_idle() {
-                (environment, Initialization::OnDemand)
-            } else {
-                if let Some(gate) = &self.shared.settings.cold_start_gate
-                    && !gate.allow_cold_start(&request.config.name)
-                {
-                    return Err(PoolError::Throttled {
-                        function: request.config.name.clone(),
-                    });
-                }
-                let started = Environment::start(
-                    &self.shared,
-                    Arc::clone(&request.config),
-                    &request.code_dir,
-                    request.opt_dir.as_deref(),
-                    &request.request_id,
-                    &request.invoked_arn,
-                    Initialization::OnDemand,
-                )
-                .await?;
-                match started {
-                    Ok(environment) => {
-                        version.started_on_demand();
-                        (environment, Initialization::OnDemand)
-                    }
-                    Err(failure) => {
-                        return Ok(failure.into_result(&request, &request.config).await);
-                    }
-                }
+        let (mut environment, mut initialization) = match self.acquire(&version, &request).await? {
+            Ok(acquired) => acquired,
+            Err(failed) => return Ok(failed),
+        };
+        let mut attempt = environment.run(&request).await;
+        if attempt.undelivered() {
+            // The runtime exited between invocations (after answering the last one) and never
+            // saw this one, so nothing of it ran: it goes to another environment, once.
+            environment.shutdown("failure");
+            version.finish(None, initialization, true);
+            (environment, initialization) = match self.acquire(&version, &request).await? {
+                Ok(acquired) => acquired,
+                Err(failed) => return Ok(failed),
             };
-        let attempt = environment.run(&request).await;
+            attempt = environment.run(&request).await;
+        }
         if environment.extensions_busy() && !request.want_tail {
             // Lambda answers the caller as soon as the runtime has; extensions finish their
             // post-invoke work before the environment takes the next invocation.
@@ -197,6 +178,45 @@ impl Pool {
             self.shared.closed.load(Ordering::Acquire),
         );
         Ok(result)
+    }
+
+    /// An environment for `request`: provisioned first, then a warm on-demand one, then a cold
+    /// start. A start that fails gives the invocation's result instead.
+    async fn acquire(
+        &self,
+        version: &Generation,
+        request: &InvokeRequest,
+    ) -> Result<Result<(Environment, Initialization), InvokeResult>, PoolError> {
+        if let Some(environment) = version.take_provisioned() {
+            return Ok(Ok((environment, Initialization::Provisioned)));
+        }
+        if let Some(environment) = version.take_idle() {
+            return Ok(Ok((environment, Initialization::OnDemand)));
+        }
+        if let Some(gate) = &self.shared.settings.cold_start_gate
+            && !gate.allow_cold_start(&request.config.name)
+        {
+            return Err(PoolError::Throttled {
+                function: request.config.name.clone(),
+            });
+        }
+        let started = Environment::start(
+            &self.shared,
+            Arc::clone(&request.config),
+            &request.code_dir,
+            request.opt_dir.as_deref(),
+            &request.request_id,
+            &request.invoked_arn,
+            Initialization::OnDemand,
+        )
+        .await?;
+        Ok(match started {
+            Ok(environment) => {
+                version.started_on_demand();
+                Ok((environment, Initialization::OnDemand))
+            }
+            Err(failure) => Err(failure.into_result(request, &request.config).await),
+        })
     }
 
     /// Keeps `requested` environments of the target's published version initialised ahead of

@@ -156,6 +156,18 @@ impl Endpoint {
         receiver
     }
 
+    /// Takes back the dispatched invocation if the runtime has not received it yet (its process
+    /// exited between invocations); true when it was withdrawn, so it can run elsewhere.
+    pub fn withdraw(&self) -> bool {
+        let mut shared = self.lock();
+        if shared.pending.take().is_some() {
+            shared.responder = None;
+            true
+        } else {
+            false
+        }
+    }
+
     /// Resolves once no extension is processing an event: after an invocation, every extension
     /// subscribed to INVOKE has called `event/next` again.
     pub async fn extensions_settled(&self) {
