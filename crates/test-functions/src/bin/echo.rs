@@ -10,7 +10,7 @@ async fn echo(event: LambdaEvent<Value>) -> Result<Value, Error> {
     Ok(event.payload)
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(echo)).await
 }
