@@ -6,7 +6,10 @@ use rand::Rng;
 
 /// A new request id (UUID v4, as Lambda's).
 pub fn request_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    // From the thread's generator (seeded from the OS), not a system call per invocation.
+    uuid::Builder::from_random_bytes(rand::rng().random())
+        .into_uuid()
+        .to_string()
 }
 
 /// A new revision id (UUID v4).
@@ -35,6 +38,17 @@ pub fn log_stream_name(now: Timestamp, version: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_are_distinct_random_uuids() {
+        let (a, b) = (request_id(), request_id());
+        assert_ne!(a, b);
+        for id in [a, b] {
+            let parsed = uuid::Uuid::parse_str(&id).unwrap();
+            assert_eq!(parsed.get_version(), Some(uuid::Version::Random), "{id}");
+            assert_eq!(parsed.to_string(), id, "lower-case hyphenated");
+        }
+    }
 
     #[test]
     fn trace_header_has_the_xray_shape() {

@@ -44,18 +44,17 @@ pub(crate) struct Logger {
 }
 
 impl Logger {
-    /// Starts the logger of a new environment writing to `group` / `stream`.
+    /// Starts the logger of a new environment writing to `group` / `stream`. The stream's
+    /// directory and first segment are created by the task, off the cold-start path; commands
+    /// sent meanwhile wait in the channel.
     pub(crate) fn spawn(store: &LogStore, group: &str, stream: &str) -> Logger {
-        let writer = match store.create_stream(group, stream) {
-            Ok(writer) => Some(writer),
-            Err(error) => {
-                tracing::warn!(%error, group, stream, "could not open log stream; function logs are dropped");
-                None
-            }
-        };
         let (commands, receiver) = mpsc::unbounded_channel();
         let (extension_lines, extension_receiver) = mpsc::unbounded_channel();
-        tokio::spawn(run(writer, receiver, extension_receiver));
+        let (store, group, stream) = (store.clone(), group.to_owned(), stream.to_owned());
+        tokio::spawn(async move {
+            let writer = open_stream(store, group, stream).await;
+            run(writer, receiver, extension_receiver).await;
+        });
         Logger {
             commands,
             extension_lines,
@@ -230,6 +229,27 @@ fn publish(telemetry: &Hub, kind: &str, line: &str) {
             kind,
             serde_json::Value::String(line.to_string()),
         ));
+    }
+}
+
+/// Creates the stream on a blocking thread (directories and files); `None`, with a warning, when
+/// it cannot be created.
+async fn open_stream(store: LogStore, group: String, stream: String) -> Option<StreamWriter> {
+    let opened = tokio::task::spawn_blocking(move || {
+        let opened = store.create_stream(&group, &stream);
+        (opened, group, stream)
+    })
+    .await;
+    match opened {
+        Ok((Ok(writer), _, _)) => Some(writer),
+        Ok((Err(error), group, stream)) => {
+            tracing::warn!(%error, group, stream, "could not open log stream; function logs are dropped");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not open a log stream; function logs are dropped");
+            None
+        }
     }
 }
 

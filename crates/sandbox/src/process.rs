@@ -1,6 +1,8 @@
 //! The isolation-off launcher: each environment is a plain child process in its own process
 //! group, with a cleared environment and its Runtime API on a loopback port of its own.
 
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::process::Stdio;
 
 use nix::sys::signal::{Signal, killpg};
@@ -70,8 +72,13 @@ impl Launcher for ProcessLauncher {
             program: spec.program.clone(),
             source,
         })?;
+        let pid = child.id();
+        // Kept open: each REPORT rereads it in place instead of looking the path up again, and
+        // it can never describe another process that reuses the pid.
+        let status = pid.and_then(|pid| File::open(format!("/proc/{pid}/status")).ok());
         Ok(Box::new(ProcessSandbox {
-            pid: child.id(),
+            pid,
+            status,
             child: Mutex::new(child),
         }))
     }
@@ -80,6 +87,8 @@ impl Launcher for ProcessLauncher {
 #[derive(Debug)]
 struct ProcessSandbox {
     pid: Option<u32>,
+    /// `/proc/<pid>/status` of the runtime, for its peak resident set.
+    status: Option<File>,
     child: Mutex<Child>,
 }
 
@@ -110,7 +119,9 @@ impl Sandbox for ProcessSandbox {
 
     fn peak_memory_bytes(&self) -> Option<u64> {
         // Without a cgroup, the runtime process's own peak resident set is the best measure.
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
+        let mut buffer = [0u8; 4096];
+        let read = self.status.as_ref()?.read_at(&mut buffer, 0).ok()?;
+        let status = std::str::from_utf8(&buffer[..read]).ok()?;
         let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
         let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kb * 1024)
@@ -165,6 +176,35 @@ mod tests {
             .unwrap();
         sandbox.kill();
         assert_eq!(sandbox.wait().await, ExitReason::Signal(9));
+    }
+
+    #[tokio::test]
+    async fn peak_memory_is_reread_until_the_process_ends() {
+        let sandbox = ProcessLauncher
+            .launch(spec("/bin/sh", &["-c", "echo ready; sleep 30"]))
+            .await
+            .unwrap();
+        // Once it printed, the shell has replaced the forked copy of this test's memory.
+        let (stdout, _stderr) = sandbox.take_output().unwrap();
+        let mut ready = String::new();
+        tokio::io::AsyncBufReadExt::read_line(&mut tokio::io::BufReader::new(stdout), &mut ready)
+            .await
+            .unwrap();
+        assert_eq!(ready, "ready\n");
+        let first = sandbox
+            .peak_memory_bytes()
+            .expect("a running process has a peak");
+        assert!(first > 0);
+        // Read again from the same open file (the kernel's counters are approximate, so the
+        // value may move by a few pages either way).
+        let second = sandbox.peak_memory_bytes().expect("still running");
+        assert!(
+            second > first / 2 && second < first * 2,
+            "{first} then {second}"
+        );
+        sandbox.kill();
+        sandbox.wait().await;
+        assert_eq!(sandbox.peak_memory_bytes(), None);
     }
 
     #[tokio::test]
