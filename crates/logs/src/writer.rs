@@ -47,7 +47,9 @@ impl StreamWriter {
                     (0, path.clone(), create_segment(&path)?, 0)
                 }
             };
-        let writer = StreamWriter {
+        // The group's cap is checked as bytes are appended, not here: a stream adds nothing
+        // when opened, and the check reads every stream of the group, which grows with it.
+        Ok(StreamWriter {
             store,
             group_dir,
             stream_dir,
@@ -57,11 +59,7 @@ impl StreamWriter {
             segment_len,
             unchecked_bytes: 0,
             line: Vec::new(),
-        };
-        writer
-            .store
-            .enforce_group_cap(&writer.group_dir, &writer.stream_dir);
-        Ok(writer)
+        })
     }
 
     /// Appends one event; `message` is a single line (the caller splits on '\n'; a message that
