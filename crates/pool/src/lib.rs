@@ -138,22 +138,22 @@ impl Pool {
             return Err(PoolError::ShuttingDown);
         }
         let version = self.shared.versions.generation(&request.config);
-        let (mut environment, mut initialization) = match self.acquire(&version, &request).await? {
-            Ok(acquired) => acquired,
-            Err(failed) => return Ok(failed),
-        };
-        let mut attempt = environment.run(&request).await;
-        if attempt.undelivered() {
-            // The runtime exited between invocations (after answering the last one) and never
-            // saw this one, so nothing of it ran: it goes to another environment, once.
-            environment.shutdown("failure");
-            version.finish(None, initialization, true);
-            (environment, initialization) = match self.acquire(&version, &request).await? {
+        // A runtime that exited between invocations (after answering the last one) never saw
+        // this one, so nothing of it ran: it goes to another environment, once.
+        let mut retried = false;
+        let (mut environment, initialization, attempt) = loop {
+            let (mut environment, initialization) = match self.acquire(&version, &request).await? {
                 Ok(acquired) => acquired,
                 Err(failed) => return Ok(failed),
             };
-            attempt = environment.run(&request).await;
-        }
+            let attempt = environment.run(&request).await;
+            if retried || !attempt.undelivered() {
+                break (environment, initialization, attempt);
+            }
+            environment.shutdown("failure");
+            version.finish(None, initialization, true);
+            retried = true;
+        };
         if environment.extensions_busy() && !request.want_tail {
             // Lambda answers the caller as soon as the runtime has; extensions finish their
             // post-invoke work before the environment takes the next invocation.

@@ -236,21 +236,18 @@ fn publish(telemetry: &Hub, kind: &str, line: &str) {
 /// it cannot be created.
 async fn open_stream(store: LogStore, group: String, stream: String) -> Option<StreamWriter> {
     let opened = tokio::task::spawn_blocking(move || {
-        let opened = store.create_stream(&group, &stream);
-        (opened, group, stream)
+        store
+            .create_stream(&group, &stream)
+            .inspect_err(|error| {
+                tracing::warn!(%error, group, stream, "could not open log stream; function logs are dropped");
+            })
+            .ok()
     })
     .await;
-    match opened {
-        Ok((Ok(writer), _, _)) => Some(writer),
-        Ok((Err(error), group, stream)) => {
-            tracing::warn!(%error, group, stream, "could not open log stream; function logs are dropped");
-            None
-        }
-        Err(error) => {
-            tracing::warn!(%error, "could not open a log stream; function logs are dropped");
-            None
-        }
-    }
+    opened.unwrap_or_else(|error| {
+        tracing::warn!(%error, "could not open a log stream; function logs are dropped");
+        None
+    })
 }
 
 async fn run(
