@@ -72,18 +72,7 @@ mod tests {
 
     fn entry(revision: &str) -> Arc<LatestEntry> {
         let config = FunctionConfig {
-            name: "f".into(),
-            version: "$LATEST".into(),
-            runtime: "provided.al2023".parse().unwrap(),
-            role: "arn:aws:iam::000000000000:role/x".into(),
             handler: "h".into(),
-            description: String::new(),
-            timeout_s: 3,
-            memory_mb: 128,
-            ephemeral_storage_mb: 512,
-            environment: Default::default(),
-            architectures: vec!["x86_64".into()],
-            tracing_mode: "PassThrough".into(),
             code: model::CodeRef {
                 sha256_hex: "00".repeat(32),
                 size: 1,
@@ -91,8 +80,7 @@ mod tests {
             },
             last_modified: "2026-01-15T10:00:00Z".parse().unwrap(),
             revision_id: revision.into(),
-            layers: Vec::new(),
-            state: model::FunctionState::Active,
+            ..FunctionConfig::example("f")
         };
         Arc::new(LatestEntry {
             config: Arc::new(config),

@@ -37,6 +37,37 @@ pub struct FunctionConfig {
     pub state: FunctionState,
 }
 
+#[cfg(any(test, feature = "testing"))]
+impl FunctionConfig {
+    /// A valid `$LATEST` of a `provided.al2023` function named `name` (128 MB, 3 s, no code
+    /// digest), for tests to adjust with struct update syntax.
+    pub fn example(name: &str) -> FunctionConfig {
+        FunctionConfig {
+            name: name.into(),
+            version: LATEST.into(),
+            runtime: Runtime::Provided(crate::runtime::ProvidedFlavour::Al2023),
+            role: "arn:aws:iam::000000000000:role/x".into(),
+            handler: "x".into(),
+            description: String::new(),
+            timeout_s: 3,
+            memory_mb: 128,
+            ephemeral_storage_mb: 512,
+            environment: BTreeMap::new(),
+            architectures: vec!["x86_64".into()],
+            tracing_mode: "PassThrough".into(),
+            code: CodeRef {
+                sha256_hex: String::new(),
+                size: 0,
+                unzipped_size: 0,
+            },
+            layers: Vec::new(),
+            last_modified: Timestamp::UNIX_EPOCH,
+            revision_id: "rev-1".into(),
+            state: FunctionState::Active,
+        }
+    }
+}
+
 /// The deployment package of a version: the zip's digest and sizes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeRef {

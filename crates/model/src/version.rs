@@ -61,22 +61,13 @@ pub fn snapshot(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::function::{CodeRef, FunctionState};
+    use crate::function::CodeRef;
 
     fn latest() -> FunctionConfig {
         FunctionConfig {
-            name: "f".into(),
-            version: LATEST.into(),
-            runtime: "provided.al2023".parse().unwrap(),
-            role: "arn:aws:iam::000000000000:role/x".into(),
             handler: "h".into(),
             description: "the function".into(),
-            timeout_s: 3,
-            memory_mb: 128,
-            ephemeral_storage_mb: 512,
             environment: [("A".to_string(), "1".to_string())].into(),
-            architectures: vec!["x86_64".into()],
-            tracing_mode: "PassThrough".into(),
             code: CodeRef {
                 sha256_hex: "ab".repeat(32),
                 size: 10,
@@ -84,8 +75,7 @@ mod tests {
             },
             last_modified: "2026-01-15T10:00:00Z".parse().unwrap(),
             revision_id: "rev-latest".into(),
-            layers: Vec::new(),
-            state: FunctionState::Active,
+            ..FunctionConfig::example("f")
         }
     }
 

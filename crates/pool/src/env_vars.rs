@@ -116,30 +116,15 @@ mod tests {
 
     fn config(runtime: &str, env: &[(&str, &str)]) -> FunctionConfig {
         FunctionConfig {
-            name: "hello".into(),
-            version: "$LATEST".into(),
             runtime: runtime.parse().unwrap(),
-            role: "arn:aws:iam::000000000000:role/x".into(),
             handler: "index.handler".into(),
-            description: String::new(),
-            timeout_s: 3,
             memory_mb: 256,
-            ephemeral_storage_mb: 512,
             environment: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            architectures: vec!["x86_64".into()],
-            tracing_mode: "PassThrough".into(),
-            code: model::CodeRef {
-                sha256_hex: String::new(),
-                size: 0,
-                unzipped_size: 0,
-            },
-            last_modified: jiff::Timestamp::UNIX_EPOCH,
             revision_id: "r".into(),
-            layers: Vec::new(),
-            state: model::FunctionState::Active,
+            ..FunctionConfig::example("hello")
         }
     }
 

@@ -121,30 +121,12 @@ fn write_bootstrap(dir: &Path, text: &str) {
 
 fn config(timeout_s: u32, env: &[(&str, &str)]) -> Arc<FunctionConfig> {
     Arc::new(FunctionConfig {
-        name: "f".into(),
-        version: "$LATEST".into(),
-        runtime: "provided.al2023".parse().unwrap(),
-        role: "arn:aws:iam::000000000000:role/x".into(),
-        handler: "x".into(),
-        description: String::new(),
         timeout_s,
-        memory_mb: 128,
-        ephemeral_storage_mb: 512,
         environment: env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        architectures: vec!["x86_64".into()],
-        tracing_mode: "PassThrough".into(),
-        code: model::CodeRef {
-            sha256_hex: String::new(),
-            size: 0,
-            unzipped_size: 0,
-        },
-        last_modified: jiff::Timestamp::UNIX_EPOCH,
-        revision_id: "rev-1".into(),
-        layers: Vec::new(),
-        state: model::FunctionState::Active,
+        ..FunctionConfig::example("f")
     })
 }
 

@@ -104,27 +104,5 @@ fn launcher(settings: IsolationSettings) -> Arc<dyn sandbox::Launcher> {
 }
 
 fn config(name: &str) -> Arc<model::FunctionConfig> {
-    Arc::new(model::FunctionConfig {
-        name: name.into(),
-        version: "$LATEST".into(),
-        runtime: "provided.al2023".parse().unwrap(),
-        role: "arn:aws:iam::000000000000:role/x".into(),
-        handler: "x".into(),
-        description: String::new(),
-        timeout_s: 3,
-        memory_mb: 128,
-        ephemeral_storage_mb: 512,
-        environment: Default::default(),
-        architectures: vec!["x86_64".into()],
-        tracing_mode: "PassThrough".into(),
-        code: model::CodeRef {
-            sha256_hex: String::new(),
-            size: 0,
-            unzipped_size: 0,
-        },
-        last_modified: jiff::Timestamp::UNIX_EPOCH,
-        revision_id: "rev-1".into(),
-        layers: Vec::new(),
-        state: model::FunctionState::Active,
-    })
+    Arc::new(model::FunctionConfig::example(name))
 }

@@ -115,27 +115,9 @@ fn fixture() -> Fixture {
 
 fn config(name: &str, memory_mb: u32, timeout_s: u32) -> Arc<model::FunctionConfig> {
     Arc::new(model::FunctionConfig {
-        name: name.into(),
-        version: "$LATEST".into(),
-        runtime: "provided.al2023".parse().unwrap(),
-        role: "arn:aws:iam::000000000000:role/x".into(),
-        handler: "x".into(),
-        description: String::new(),
         timeout_s,
         memory_mb,
-        ephemeral_storage_mb: 512,
-        environment: Default::default(),
-        architectures: vec!["x86_64".into()],
-        tracing_mode: "PassThrough".into(),
-        code: model::CodeRef {
-            sha256_hex: String::new(),
-            size: 0,
-            unzipped_size: 0,
-        },
-        last_modified: jiff::Timestamp::UNIX_EPOCH,
-        revision_id: "rev-1".into(),
-        layers: Vec::new(),
-        state: model::FunctionState::Active,
+        ..model::FunctionConfig::example(name)
     })
 }
 
