@@ -249,6 +249,102 @@ time.sleep(1)
     assert_eq!(fx.pool.idle_count("f"), 4);
 }
 
+/// A network namespace the test creates outside every environment, joined to the host by a
+/// veth pair on 198.18.0.0/30 (the benchmarking range, never routed), with one TCP listener in
+/// it that answers with the address the connection came from. Removed on drop.
+struct Outside {
+    netns: String,
+    listener: Option<std::process::Child>,
+}
+
+impl Outside {
+    const HOST: &str = "198.18.0.1";
+    const REMOTE: &str = "198.18.0.2";
+    const PORT: u16 = 8181;
+
+    fn create() -> Outside {
+        let id = std::process::id() % 100_000;
+        let netns = format!("flint-test-out-{id}");
+        let (host, peer) = (format!("ftout{id}"), format!("ftin{id}"));
+        let ip = |args: &str| {
+            let status = std::process::Command::new("ip")
+                .args(args.split(' '))
+                .status()
+                .unwrap();
+            assert!(status.success(), "ip {args}");
+        };
+        ip(&format!("netns add {netns}"));
+        // From here on, a failed step still removes the namespace.
+        let mut outside = Outside {
+            netns: netns.clone(),
+            listener: None,
+        };
+        ip(&format!("link add {host} type veth peer name {peer}"));
+        ip(&format!("link set {peer} netns {netns}"));
+        ip(&format!("addr add {}/30 dev {host}", Self::HOST));
+        ip(&format!("link set {host} up"));
+        ip(&format!(
+            "-n {netns} addr add {}/30 dev {peer}",
+            Self::REMOTE
+        ));
+        ip(&format!("-n {netns} link set {peer} up"));
+        let serve = format!(
+            "import socket; s = socket.socket(); s.settimeout(30); \
+             s.bind(('{}', {})); s.listen(); c, a = s.accept(); \
+             c.sendall(('from ' + a[0]).encode()); c.close()",
+            Self::REMOTE,
+            Self::PORT
+        );
+        outside.listener = Some(
+            std::process::Command::new("ip")
+                .args(["netns", "exec", &netns, "python3", "-c", &serve])
+                .spawn()
+                .unwrap(),
+        );
+        outside
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        if let Some(listener) = &mut self.listener {
+            let _ = listener.kill();
+            let _ = listener.wait();
+        }
+        // Deleting the namespace deletes the veth pair with it.
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn outbound_connections_leave_with_the_hosts_address() {
+    if !privileged() {
+        return;
+    }
+    let outside = Outside::create();
+    let fx = fixture();
+    let connect = format!(
+        "python3 -c \"
+import socket, time
+for attempt in range(100):
+    try:
+        c = socket.create_connection(('{}', {}), timeout=2)
+        break
+    except OSError:
+        time.sleep(0.1)
+print(c.recv(64).decode())
+\"",
+        Outside::REMOTE,
+        Outside::PORT
+    );
+    let out = fx.output(&connect).await;
+    // Masqueraded: the other end sees the host's address on its link, not the environment's.
+    contains(&out, &format!("from {}\nstatus=0", Outside::HOST));
+    drop(outside);
+}
+
 #[tokio::test]
 async fn privileged_calls_fail_with_eperm() {
     if !privileged() {
