@@ -250,6 +250,19 @@ async fn scenarios(
         .context("extension overhead")?;
         report.sections.push(overhead.section());
     }
+    // Last: deleting the copies retires hundreds of environments, which must not land on
+    // another scenario.
+    if settings.density > 0 {
+        progress(&format!(
+            "density: {} copies of the echo, one idle environment each",
+            settings.density
+        ));
+        let density =
+            scenario::density::run(control, endpoint, function, packages.echo, settings.density)
+                .await
+                .context("density")?;
+        report.sections.push(density.section());
+    }
     Ok((report, problems))
 }
 

@@ -42,6 +42,10 @@ pub(crate) struct Cli {
     /// [default: 200, --quick: 50].
     #[arg(long, value_name = "N")]
     burst: Option<usize>,
+    /// Idle warm environments to keep for the density measurement (one per copy of the echo);
+    /// 0 skips it [default: 400, --quick: 20].
+    #[arg(long, value_name = "N")]
+    density: Option<usize>,
     /// The `events-ext` extension (a `lambda-extension` binary), published as a layer to measure
     /// what one INVOKE extension adds to a warm invoke.
     #[arg(long, default_value = "target/release/events-ext", value_name = "PATH")]
@@ -89,6 +93,7 @@ pub(crate) struct Settings {
     pub(crate) throughput_warmup: Duration,
     pub(crate) cold_starts: usize,
     pub(crate) burst: usize,
+    pub(crate) density: usize,
     pub(crate) events_ext: PathBuf,
     pub(crate) extension_requests: usize,
     pub(crate) async_requests: usize,
@@ -145,6 +150,7 @@ impl Cli {
                 .clamp(Duration::from_millis(200), Duration::from_secs(1)),
             cold_starts: self.cold.unwrap_or(pick(quick, 200, 20)),
             burst: self.burst.unwrap_or(pick(quick, 200, 50)),
+            density: self.density.unwrap_or(pick(quick, 400, 20)),
             events_ext: self.events_ext,
             extension_requests: self.extension_requests.unwrap_or(pick(quick, 5_000, 500)),
             async_requests: self.async_requests.unwrap_or(pick(quick, 5_000, 500)),
@@ -207,6 +213,7 @@ mod tests {
                 throughput_warmup: Duration::from_secs(1),
                 cold_starts: 200,
                 burst: 200,
+                density: 400,
                 events_ext: PathBuf::from("target/release/events-ext"),
                 extension_requests: 5_000,
                 async_requests: 5_000,
@@ -226,6 +233,7 @@ mod tests {
         assert_eq!(quick.throughput_warmup, Duration::from_millis(200));
         assert_eq!(quick.cold_starts, 20);
         assert_eq!(quick.burst, 50);
+        assert_eq!(quick.density, 20);
         assert_eq!(quick.extension_requests, 500);
         assert_eq!((quick.async_requests, quick.async_events), (500, 2_000));
 
@@ -252,6 +260,8 @@ mod tests {
             "out.md",
             "--generator-threads",
             "2",
+            "--density",
+            "7",
         ])
         .unwrap();
         assert_eq!(
@@ -265,6 +275,7 @@ mod tests {
         assert_eq!(parsed.concurrency, [2, 4]);
         assert_eq!(parsed.markdown, Some(PathBuf::from("out.md")));
         assert_eq!(parsed.generator_threads, 2);
+        assert_eq!(parsed.density, 7);
 
         let flint = settings(&["--flint", "/opt/flint"]).unwrap();
         assert_eq!(

@@ -4,6 +4,7 @@
 pub(crate) mod async_events;
 pub(crate) mod burst;
 pub(crate) mod cold_start;
+pub(crate) mod density;
 pub(crate) mod extension_overhead;
 pub(crate) mod throughput;
 pub(crate) mod warm_latency;
