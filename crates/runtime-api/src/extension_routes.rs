@@ -1,8 +1,8 @@
 //! The Extensions API (2020-01-01) and the Telemetry / Logs API subscriptions, over HTTP.
 
+use axum::Extension;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -19,7 +19,7 @@ const IDENTIFIER_HEADER: &str = "lambda-extension-identifier";
 const ERROR_TYPE_HEADER: &str = "lambda-extension-function-error-type";
 const ACCEPT_FEATURE_HEADER: &str = "lambda-extension-accept-feature";
 
-pub(crate) fn routes() -> Router<Endpoint> {
+pub(crate) fn routes() -> Router {
     Router::new()
         .route("/2020-01-01/extension/register", post(register))
         .route("/2020-01-01/extension/event/next", get(next))
@@ -37,7 +37,11 @@ struct RegisterBody {
     configuration_keys: Option<serde_json::Value>,
 }
 
-async fn register(State(endpoint): State<Endpoint>, headers: HeaderMap, body: Bytes) -> Response {
+async fn register(
+    Extension(endpoint): Extension<Endpoint>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let name = header_text(&headers, NAME_HEADER).unwrap_or_default();
     let parsed: RegisterBody = match serde_json::from_slice(&body) {
         Ok(parsed) => parsed,
@@ -75,7 +79,7 @@ async fn register(State(endpoint): State<Endpoint>, headers: HeaderMap, body: By
     }
 }
 
-async fn next(State(endpoint): State<Endpoint>, headers: HeaderMap) -> Response {
+async fn next(Extension(endpoint): Extension<Endpoint>, headers: HeaderMap) -> Response {
     let id = match identifier(&headers) {
         Ok(id) => id,
         Err(refusal) => return refused(&refusal),
@@ -98,11 +102,19 @@ async fn next(State(endpoint): State<Endpoint>, headers: HeaderMap) -> Response 
     }
 }
 
-async fn init_error(State(endpoint): State<Endpoint>, headers: HeaderMap, body: Body) -> Response {
+async fn init_error(
+    Extension(endpoint): Extension<Endpoint>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     extension_error(endpoint, headers, body, true).await
 }
 
-async fn exit_error(State(endpoint): State<Endpoint>, headers: HeaderMap, body: Body) -> Response {
+async fn exit_error(
+    Extension(endpoint): Extension<Endpoint>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     extension_error(endpoint, headers, body, false).await
 }
 
@@ -131,7 +143,7 @@ async fn extension_error(
 }
 
 async fn subscribe_telemetry(
-    State(endpoint): State<Endpoint>,
+    Extension(endpoint): Extension<Endpoint>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -139,7 +151,7 @@ async fn subscribe_telemetry(
 }
 
 async fn subscribe_logs(
-    State(endpoint): State<Endpoint>,
+    Extension(endpoint): Extension<Endpoint>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {

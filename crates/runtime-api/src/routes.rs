@@ -1,8 +1,9 @@
 //! The HTTP side of the Runtime API: paths, headers, status codes and error bodies as Lambda's.
 
+use axum::Extension;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,33 +20,47 @@ const ERROR_TYPE_HEADER: &str = "lambda-runtime-function-error-type";
 const RESPONSE_MODE_HEADER: &str = "lambda-runtime-function-response-mode";
 
 /// Serves `endpoint` on `listener` until the returned task is aborted.
+///
+/// Every environment shares one router (built once); the endpoint travels with each request
+/// as an extension. A router per environment cost about 15 KiB of flint's memory for each
+/// idle environment.
 pub fn serve(listener: TcpListener, endpoint: Endpoint) -> JoinHandle<()> {
+    use axum::ServiceExt;
     use axum::serve::ListenerExt;
+    use tower::Service;
     let listener = listener.tap_io(|stream| {
         // Without TCP_NODELAY every exchange waits for the peer's delayed ACK (~40 ms).
         let _ = stream.set_nodelay(true);
     });
+    let router = shared_router().clone();
+    let service = tower::service_fn(move |mut request: axum::extract::Request| {
+        request.extensions_mut().insert(endpoint.clone());
+        router.clone().call(request)
+    });
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app(endpoint)).await;
+        let _ = axum::serve(listener, service.into_make_service()).await;
     })
 }
 
-fn app(endpoint: Endpoint) -> Router {
-    Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/response",
-            post(response),
-        )
-        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-        .route("/2018-06-01/runtime/init/error", post(init_error))
-        .route("/2018-06-01/ping", get(|| async { "pong" }))
-        .merge(crate::extension_routes::routes())
-        .fallback(|| async { api_error(StatusCode::NOT_FOUND, "InvalidRequest", "Not found") })
-        .with_state(endpoint)
+/// The Runtime and Extensions API routes; handlers find their [`Endpoint`] in the request.
+fn shared_router() -> &'static Router {
+    static ROUTER: std::sync::OnceLock<Router> = std::sync::OnceLock::new();
+    ROUTER.get_or_init(|| {
+        Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .route("/2018-06-01/ping", get(|| async { "pong" }))
+            .merge(crate::extension_routes::routes())
+            .fallback(|| async { api_error(StatusCode::NOT_FOUND, "InvalidRequest", "Not found") })
+    })
 }
 
-async fn next(State(endpoint): State<Endpoint>) -> Response {
+async fn next(Extension(endpoint): Extension<Endpoint>) -> Response {
     let invocation = match endpoint.next().await {
         Ok(invocation) => invocation,
         Err(refusal) => return refused(refusal),
@@ -82,7 +97,7 @@ async fn next(State(endpoint): State<Endpoint>) -> Response {
 }
 
 async fn response(
-    State(endpoint): State<Endpoint>,
+    Extension(endpoint): Extension<Endpoint>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -141,7 +156,7 @@ async fn response(
 }
 
 async fn error(
-    State(endpoint): State<Endpoint>,
+    Extension(endpoint): Extension<Endpoint>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -157,7 +172,11 @@ async fn error(
     }
 }
 
-async fn init_error(State(endpoint): State<Endpoint>, headers: HeaderMap, body: Body) -> Response {
+async fn init_error(
+    Extension(endpoint): Extension<Endpoint>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let body = read_limited(body).await.unwrap_or_default();
     let (error_type, body) = error_document(&headers, body);
     match endpoint.init_error(error_type, body) {

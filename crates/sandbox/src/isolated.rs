@@ -31,8 +31,6 @@ const SANDBOX_UID: u32 = 993;
 const SANDBOX_GID: u32 = 990;
 /// Every environment's host name; `sandbox.localdomain` resolves to the environment itself.
 const HOSTNAME: &str = "sandbox";
-/// Size of `/dev/shm`.
-const SHM_MB: u32 = 64;
 /// How long the jail may take to build the sandbox and execute the runtime.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -396,7 +394,6 @@ fn root_template(mount_point: &Path) -> RootSpec {
         new_root: mount_point.to_path_buf(),
         host,
         generated,
-        shm_mb: SHM_MB,
         hostname: HOSTNAME.into(),
     }
 }

@@ -194,7 +194,18 @@ fn run(status: &mut File) -> Result<i32, JailError> {
     drop(stack);
     drop(error_write);
     report_start(status, error_read)?;
+    drop((config, filters, exec, line));
+    release_heap();
     Ok(reap_until_exit(status, pid))
+}
+
+/// Hands the heap's free pages back to the kernel. The jail stays alive, idle, for as long as
+/// its environment; what it allocated to build the sandbox (the configuration, the mount plan,
+/// the seccomp programs) is freed by now but malloc keeps the pages, about 100 KiB of every
+/// idle environment's memory.
+fn release_heap() {
+    // SAFETY: malloc_trim only returns free memory of malloc's own arenas to the kernel.
+    unsafe { libc::malloc_trim(0) };
 }
 
 const CHILD_STACK: usize = 64 * 1024;

@@ -87,7 +87,6 @@ pub(crate) struct RootSpec {
     pub(crate) host: Vec<HostEntry>,
     /// Files written into the root: `/etc/hosts`, `/etc/passwd`, ...
     pub(crate) generated: Vec<(PathBuf, String)>,
-    pub(crate) shm_mb: u32,
     pub(crate) hostname: String,
 }
 
@@ -244,14 +243,8 @@ fn plan_dev(spec: &RootSpec, ops: &mut Vec<Op>) {
             link: dev.join(name),
         });
     }
-    let shm = dev.join("shm");
-    ops.push(Op::MakeDir { path: shm.clone() });
-    ops.push(Op::MountTmpfs {
-        target: shm,
-        options: format!("size={}m,mode=1777", spec.shm_mb),
-        noexec: true,
-        devices: false,
-    });
+    // No `/dev/shm`: Lambda mounts none (POSIX semaphores, and so Python's multiprocessing
+    // Pool and Queue, fail there with ENOSYS), and functions written for Lambda do without it.
 }
 
 #[cfg(test)]
@@ -270,7 +263,6 @@ mod tests {
                 HostEntry::File("/etc/ld.so.cache".into()),
             ],
             generated: vec![("/etc/hosts".into(), "127.0.0.1 localhost\n".into())],
-            shm_mb: 64,
             hostname: "sandbox".into(),
         }
     }
@@ -346,8 +338,6 @@ mod tests {
             symlink("/proc/self/fd/0", "/run/flint/root/dev/stdin"),
             symlink("/proc/self/fd/1", "/run/flint/root/dev/stdout"),
             symlink("/proc/self/fd/2", "/run/flint/root/dev/stderr"),
-            make_dir("/run/flint/root/dev/shm"),
-            tmpfs("/run/flint/root/dev/shm", "size=64m,mode=1777", true),
             Op::SetHostname {
                 name: "sandbox".into(),
             },
