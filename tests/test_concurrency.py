@@ -270,6 +270,24 @@ def test_provisioned_concurrency_through_an_alias(lam, make_function):
     assert lam.list_provisioned_concurrency_configs(FunctionName=name)["ProvisionedConcurrencyConfigs"] == []
 
 
+def test_a_provisioned_alias_cannot_move_to_latest(lam, make_function):
+    name = make_function(SLEEPER, label="provmove", Publish=True)["FunctionName"]
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=1)
+    with pytest.raises(ClientError) as excinfo:
+        lam.update_alias(FunctionName=name, Name="live", FunctionVersion="$LATEST")
+    message = client_error(excinfo, "InvalidParameterValueException", 400)
+    assert message.startswith("Provisioned Concurrency Configs cannot be applied to unpublished function versions")
+    assert f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}:live" in message
+    assert lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"] == "1"
+    wait_ready(lam, name, "live")
+    assert invoke_ok(lam, name, Qualifier="live").json == {"init": "provisioned-concurrency", "version": "1"}
+    # Without its provisioned concurrency the alias may follow $LATEST.
+    lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
+    moved = lam.update_alias(FunctionName=name, Name="live", FunctionVersion="$LATEST")
+    assert moved["FunctionVersion"] == "$LATEST"
+
+
 def test_provisioned_concurrency_counts_against_the_reservation(lam, make_function):
     name = make_function(SLEEPER, label="provres", Publish=True)["FunctionName"]
     lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=2)

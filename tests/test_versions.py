@@ -111,6 +111,57 @@ def test_versions_list_in_pages(lam, make_function):
     assert versions == seen
 
 
+def test_list_functions_with_all_lists_every_version_in_pages(lam, two_versions, make_function):
+    versioned = two_versions
+    plain = make_function(marked_code("plain"), label="nover")["FunctionName"]
+    mine = {versioned, plain}
+
+    # Without FunctionVersion only $LATEST is listed, under the unqualified ARN.
+    default = [
+        (f["FunctionName"], f["Version"], f["FunctionArn"])
+        for page in lam.get_paginator("list_functions").paginate()
+        for f in page["Functions"]
+        if f["FunctionName"] in mine
+    ]
+    assert sorted(default) == sorted((n, "$LATEST", arn(n)) for n in mine)
+
+    # With ALL every published version comes too, each under its version's ARN, and pages count
+    # entries: a function's versions may continue on the next page.
+    seen, marker, pages = [], None, 0
+    while True:
+        kwargs = {"Marker": marker} if marker else {}
+        page = lam.list_functions(FunctionVersion="ALL", MaxItems=2, **kwargs)
+        assert len(page["Functions"]) <= 2, page["Functions"]
+        assert all("State" not in f for f in page["Functions"])
+        seen += [(f["FunctionName"], f["Version"], f["FunctionArn"]) for f in page["Functions"]]
+        pages += 1
+        marker = page.get("NextMarker")
+        if not marker:
+            break
+        assert pages < 10_000, "ListFunctions never stopped paging"
+    assert len(seen) == len(set(seen)), "an entry appeared on two pages"
+    expected = {
+        versioned: [(versioned, v, arn(versioned, v)) for v in ("$LATEST", "1", "2")],
+        plain: [(plain, "$LATEST", arn(plain, "$LATEST"))],
+    }
+    assert [e for e in seen if e[0] in mine] == [entry for name in sorted(mine) for entry in expected[name]]
+    names = [name for name, _, _ in seen]
+    assert names == sorted(names), "entries are ordered by function name"
+    paginated = [
+        (f["FunctionName"], f["Version"], f["FunctionArn"])
+        for page in lam.get_paginator("list_functions").paginate(FunctionVersion="ALL")
+        for f in page["Functions"]
+    ]
+    assert [e for e in paginated if e[0] in mine] == [e for e in seen if e[0] in mine]
+
+    with pytest.raises(ClientError) as excinfo:
+        lam.list_functions(FunctionVersion="LATEST")
+    assert client_error(excinfo, "ValidationException", 400) == (
+        "1 validation error detected: Value 'LATEST' at 'functionVersion' failed to satisfy constraint: "
+        "Member must satisfy enum value set: [ALL]"
+    )
+
+
 def test_publish_on_create_and_on_code_update(lam, make_function):
     created = make_function(marked_code("one"), label="pubcreate", Publish=True)
     name = created["FunctionName"]
@@ -393,6 +444,13 @@ def test_alias_refusals(lam, raw, two_versions):
         "InvalidParameterValueException",
         "$LATEST is not supported for an alias pointing to more than 1 version",
     )
+    # Routing never involves $LATEST: as an additional version it fails the model's key pattern.
+    assert_aws_error(
+        create(Name="x", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"$LATEST": 0.5}}),
+        400,
+        "ValidationException",
+        "Member must satisfy regular expression pattern: [0-9]+",
+    )
     assert_aws_error(
         create(Name="x", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"1": 0.5}}),
         400,
@@ -420,6 +478,16 @@ def test_alias_refusals(lam, raw, two_versions):
             FunctionName=name, Name="taken", RoutingConfig={"AdditionalVersionWeights": {"1": 0.2}}
         )
     client_error(excinfo, "InvalidParameterValueException", 400)
+    # A weighted alias keeps its routing when only its version changes, so it cannot move to $LATEST.
+    lam.create_alias(
+        FunctionName=name, Name="split", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}}
+    )
+    with pytest.raises(ClientError) as excinfo:
+        lam.update_alias(FunctionName=name, Name="split", FunctionVersion="$LATEST")
+    assert client_error(excinfo, "InvalidParameterValueException", 400) == (
+        "$LATEST is not supported for an alias pointing to more than 1 version"
+    )
+    assert lam.get_alias(FunctionName=name, Name="split")["FunctionVersion"] == "1"
 
 
 def test_unknown_aliases_are_not_found(lam, two_versions):

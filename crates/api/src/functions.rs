@@ -110,23 +110,39 @@ pub(crate) async fn get_configuration(
     Ok(Json(shape).into_response())
 }
 
-/// `GET /2015-03-31/functions`
+/// `GET /2015-03-31/functions`: the `$LATEST` of every function under its unqualified ARN or,
+/// with `FunctionVersion=ALL`, every version of every function under its version's ARN
+/// (`$LATEST` included, as Lambda shows it there).
 pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     query: Query,
 ) -> Result<Response, ApiError> {
     let max_items = query.integer("MaxItems", "maxItems")?;
-    let page = state
-        .control
-        .list_functions(query.get("Marker"), max_items)
-        .await?;
+    let all_versions = match query.get("FunctionVersion") {
+        None => false,
+        Some("ALL") => true,
+        Some(other) => {
+            return Err(ApiError::validation(
+                "functionVersion",
+                other,
+                "Member must satisfy enum value set: [ALL]",
+            ));
+        }
+    };
+    let marker = query.get("Marker");
+    let page = if all_versions {
+        state.control.list_all_versions(marker, max_items).await?
+    } else {
+        state.control.list_functions(marker, max_items).await?
+    };
     let response = ListFunctionsResponse {
         functions: page
             .functions
             .iter()
             .map(|config| {
-                FunctionConfiguration::new(config, &caller.scope, None, StateMembers::Omitted)
+                let qualifier = all_versions.then_some(config.version.as_str());
+                FunctionConfiguration::new(config, &caller.scope, qualifier, StateMembers::Omitted)
             })
             .collect(),
         next_marker: page.next_marker,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use admission::routing::{self, RoutingError};
 use model::alias::{AdditionalVersion, Alias, is_alias_name};
+use model::function::LATEST;
 use model::version::is_version;
 use model::{Scope, ValidationError, ids, validate};
 use store::StoreError;
@@ -131,6 +132,15 @@ impl ControlPlane {
                 routing_of(&function_version, kept.as_ref())?
             }
         };
+        if function_version == LATEST {
+            let provisioned = self
+                .provisioned_configs(&target.name)
+                .await?
+                .iter()
+                .any(|config| config.qualifier == name);
+            let alias_arn = scope.qualified_arn(&target.name, name);
+            check_provisioned_version(&alias_arn, &function_version, provisioned)?;
+        }
         let next = Alias {
             function_version,
             description: update.description.unwrap_or(current.description),
@@ -285,6 +295,23 @@ fn check_version(field: &str, version: &str) -> Result<(), ValidationError> {
     }
 }
 
+/// Provisioned environments are never kept for `$LATEST`, so an alias with a provisioned
+/// concurrency configuration may not move there: Lambda refuses it as it refuses the
+/// configuration on an alias of `$LATEST`.
+fn check_provisioned_version(
+    alias_arn: &str,
+    function_version: &str,
+    provisioned: bool,
+) -> Result<(), ValidationError> {
+    if provisioned && function_version == LATEST {
+        Err(validate::invalid(format!(
+            "Provisioned Concurrency Configs cannot be applied to unpublished function versions: alias {alias_arn} has one, so it cannot point to {LATEST}."
+        )))
+    } else {
+        Ok(())
+    }
+}
+
 /// The additional version of `weights`, checked against the alias's `primary` version as
 /// Lambda checks `RoutingConfig`. No weights, or none, is no routing.
 fn routing_of(
@@ -419,6 +446,28 @@ mod tests {
             &[("live", 0.5)],
             Err((Model, "Map keys must satisfy constraint")),
         );
+        check(
+            "1",
+            &[("$LATEST", 0.5)],
+            Err((Model, "regular expression pattern: [0-9]+")),
+        );
+    }
+
+    #[test]
+    fn a_provisioned_alias_cannot_move_to_latest() {
+        let arn = "arn:aws:lambda:us-east-1:000000000000:function:f:live";
+        assert!(check_provisioned_version(arn, "2", true).is_ok());
+        assert!(check_provisioned_version(arn, LATEST, false).is_ok());
+        let err = check_provisioned_version(arn, LATEST, true).unwrap_err();
+        assert_eq!(err.kind, ValidationKind::InvalidParameter);
+        assert!(
+            err.message
+                .starts_with("Provisioned Concurrency Configs cannot be applied to unpublished"),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains(arn), "{}", err.message);
+        assert!(err.message.contains("$LATEST"), "{}", err.message);
     }
 
     #[test]

@@ -15,6 +15,7 @@
 mod account;
 mod admission;
 mod aliases;
+mod all_versions;
 mod async_invoke;
 mod cache;
 mod code;

@@ -178,6 +178,88 @@ async fn list_functions_pages_with_an_opaque_marker() {
     assert_eq!(pages, 2);
 }
 
+/// `(FunctionName, Version, FunctionArn)` of each entry of a ListFunctions page.
+fn listed(page: &serde_json::Value) -> Vec<(String, String, String)> {
+    page["Functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            assert!(f.get("State").is_none(), "ListFunctions omits State: {f}");
+            let text = |key: &str| f[key].as_str().unwrap().to_string();
+            (text("FunctionName"), text("Version"), text("FunctionArn"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn list_functions_with_function_version_all_pages_over_every_version() {
+    let api = TestApi::new().await;
+    api.create("b", json!({"Publish": true})).await;
+    api.create("a", json!({})).await;
+    let arn = |rest: &str| format!("arn:aws:lambda:us-east-1:000000000000:function:{rest}");
+    let entry = |name: &str, version: &str, arn: String| (name.into(), version.into(), arn);
+
+    // Without the parameter only `$LATEST` is listed, under the unqualified ARN.
+    let plain = api.call(Method::GET, "/2015-03-31/functions", None).await;
+    assert_eq!(
+        listed(&plain.json()),
+        [
+            entry("a", "$LATEST", arn("a")),
+            entry("b", "$LATEST", arn("b"))
+        ]
+    );
+
+    let mut entries = Vec::new();
+    let mut pages = 0;
+    let mut uri = "/2015-03-31/functions?FunctionVersion=ALL&MaxItems=1".to_string();
+    loop {
+        let page = api.call(Method::GET, &uri, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
+        let page = page.json();
+        assert_eq!(listed(&page).len(), 1, "{page}");
+        entries.extend(listed(&page));
+        pages += 1;
+        match page["NextMarker"].as_str() {
+            Some(marker) => {
+                uri =
+                    format!("/2015-03-31/functions?FunctionVersion=ALL&MaxItems=1&Marker={marker}")
+            }
+            None => break,
+        }
+    }
+    let all = [
+        entry("a", "$LATEST", arn("a:$LATEST")),
+        entry("b", "$LATEST", arn("b:$LATEST")),
+        entry("b", "1", arn("b:1")),
+    ];
+    assert_eq!(entries, all);
+    assert_eq!(pages, 3);
+    let whole = api
+        .call(
+            Method::GET,
+            "/2015-03-31/functions?FunctionVersion=ALL",
+            None,
+        )
+        .await;
+    assert_eq!(listed(&whole.json()), all);
+    assert!(whole.json().get("NextMarker").is_none());
+
+    let refused = api
+        .call(
+            Method::GET,
+            "/2015-03-31/functions?FunctionVersion=LATEST",
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.error_type(), "ValidationException");
+    assert_eq!(
+        refused.json()["message"],
+        "1 validation error detected: Value 'LATEST' at 'functionVersion' failed to satisfy constraint: Member must satisfy enum value set: [ALL]"
+    );
+}
+
 #[tokio::test]
 async fn updates_change_revision_and_code() {
     let api = TestApi::new().await;

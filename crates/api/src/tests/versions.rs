@@ -175,3 +175,63 @@ async fn provisioned_concurrency_answers_202_in_progress() {
     assert_eq!(latest.error_type(), "InvalidParameterValueException");
     api.control.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_alias_with_provisioned_concurrency_cannot_move_to_latest() {
+    let api = TestApi::new().await;
+    api.create("pinned", json!({"Publish": true})).await;
+    for alias in ["live", "free"] {
+        let created = api
+            .call(
+                Method::POST,
+                "/2015-03-31/functions/pinned/aliases",
+                Some(json!({"Name": alias, "FunctionVersion": "1"})),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    }
+    let put = api
+        .call(
+            Method::PUT,
+            "/2019-09-30/functions/pinned/provisioned-concurrency?Qualifier=live",
+            Some(json!({"ProvisionedConcurrentExecutions": 1})),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::ACCEPTED, "{:?}", put.body);
+
+    let moved = api
+        .call(
+            Method::PUT,
+            "/2015-03-31/functions/pinned/aliases/live",
+            Some(json!({"FunctionVersion": "$LATEST"})),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::BAD_REQUEST, "{:?}", moved.body);
+    assert_eq!(moved.error_type(), "InvalidParameterValueException");
+    let message = moved.json()["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.starts_with("Provisioned Concurrency Configs cannot be applied to unpublished")
+            && message.contains("arn:aws:lambda:us-east-1:000000000000:function:pinned:live"),
+        "{message}"
+    );
+    let kept = api
+        .call(
+            Method::GET,
+            "/2015-03-31/functions/pinned/aliases/live",
+            None,
+        )
+        .await;
+    assert_eq!(kept.json()["FunctionVersion"], "1");
+
+    // An alias without provisioned concurrency may follow $LATEST.
+    let free = api
+        .call(
+            Method::PUT,
+            "/2015-03-31/functions/pinned/aliases/free",
+            Some(json!({"FunctionVersion": "$LATEST"})),
+        )
+        .await;
+    assert_eq!(free.status, StatusCode::OK, "{:?}", free.body);
+    assert_eq!(free.json()["FunctionVersion"], "$LATEST");
+    api.control.shutdown().await;
+}
