@@ -1,5 +1,7 @@
 //! Creating, reading, listing, changing and deleting functions.
 
+use std::sync::Arc;
+
 use model::function::{FunctionMeta, LATEST};
 use model::layer;
 use model::limits::LIST_PAGE_MAX;
@@ -7,6 +9,7 @@ use model::version::Qualifier;
 use model::{FunctionConfig, Runtime, RuntimeFamily, Scope, ids, validate};
 use store::StoreError;
 
+use crate::cache::LatestEntry;
 use crate::code::check_package;
 use crate::resolve::{self, Target};
 use crate::spec::{CodeUpdate, ConfigUpdate, FunctionSpec, model_error};
@@ -65,7 +68,7 @@ impl ControlPlane {
                 StoreError::FunctionExists { name } => ControlError::FunctionExists { name },
                 other => ControlError::Store(other),
             })?;
-        self.changed(&config.name);
+        self.changed(&config);
         tracing::info!(function = %config.name, runtime = %config.runtime, "created function");
         if spec.publish {
             // Lambda answers with the version it published.
@@ -279,16 +282,41 @@ impl ControlPlane {
                 }
                 other => not_found_or_store(other, scope, target),
             })?;
-        self.changed(&next.name);
+        self.changed(&next);
         tracing::info!(function = %next.name, revision = %next.revision_id, "updated function");
         Ok(next)
     }
 
-    /// After a write to `$LATEST`: its cached configuration is stale and its environments are of
-    /// the old revision. Published versions keep theirs.
-    fn changed(&self, name: &str) {
-        self.inner.latest.invalidate(name);
-        self.inner.pool.retire_version(name, LATEST);
+    /// After a write to `$LATEST`: its environments are of the old revision (published versions
+    /// keep theirs), and the invoke path's cache is refilled with the new configuration in the
+    /// background, so the next invoke, a cold start, need not read the store and the code
+    /// directory first (about 0.35 ms). Extracting new code can take long, so it does not hold
+    /// up the write; a write that comes between makes the fill a no-op (see `LatestCache`).
+    fn changed(&self, config: &FunctionConfig) {
+        self.inner.latest.invalidate(&config.name);
+        self.inner.pool.retire_version(&config.name, LATEST);
+        let Err(seen) = self.inner.latest.get(&config.name) else {
+            return;
+        };
+        let control = self.clone();
+        let config = Arc::new(config.clone());
+        tokio::spawn(async move {
+            // If code or layers cannot be had now, the invoke path reads them itself and says
+            // why.
+            let (Ok(code_dir), Ok(opt_dir)) = (
+                control.code_dir(&config.code).await,
+                control.opt_dir(&config.layers).await,
+            ) else {
+                return;
+            };
+            let name = config.name.clone();
+            let entry = LatestEntry {
+                config,
+                code_dir,
+                opt_dir,
+            };
+            control.inner.latest.fill(&name, Arc::new(entry), seen);
+        });
     }
 
     /// Makes sure a managed runtime's interpreter and client are there, so a function that could
