@@ -197,7 +197,12 @@ def test_late_response_after_timeout_is_refused(lam, make_function):
 @pytest.mark.slow
 def test_memory_hungry_function_reports_memory_used(lam, make_function):
     name = make_function(rust_zip("probe"), label="alloc", MemorySize=512)["FunctionName"]
+    small = invoke_ok(lam, name, {"action": "echo"})
+    before = report_of(small.log_tail, tail_request_id(small.log_tail))
+    assert before.max_memory_mb < 50, before.line
+    # The same warm environment: its peak is read again, not remembered from the first invoke.
     result = invoke_ok(lam, name, {"action": "alloc", "mb": 100})
+    assert result.log_tail.count("Init Duration") == 0, result.log_tail
     report = report_of(result.log_tail, tail_request_id(result.log_tail))
     assert report.max_memory_mb >= 100, report.line
 

@@ -13,11 +13,11 @@ mod sys;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 pub(crate) use layout::{Layout, detect};
-pub(crate) use sys::{CgroupSys, HostCgroupSys};
+pub(crate) use sys::{CgroupSys, HostCgroupSys, Reread};
 
 /// Lambda's limit on processes and threads of one environment.
 pub(crate) const PIDS_MAX: u32 = 1024;
@@ -223,6 +223,7 @@ impl Cgroups {
             v2: matches!(self.layout, Layout::V2 { .. }),
             dirs,
             sys: Arc::clone(&self.sys),
+            peak: OnceLock::new(),
         }
     }
 
@@ -252,6 +253,8 @@ pub(crate) struct Cgroup {
     /// v1: memory, cpu, pids, freezer; v2: the one directory.
     dirs: Vec<PathBuf>,
     sys: Arc<dyn CgroupSys>,
+    /// The peak memory file, opened at its first read.
+    peak: OnceLock<Box<dyn Reread>>,
 }
 
 impl fmt::Debug for Cgroup {
@@ -372,12 +375,17 @@ impl Cgroup {
         } else {
             "memory.max_usage_in_bytes"
         };
-        self.sys
-            .read(&self.file(Controller::Memory, name))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        let peak = match self.peak.get() {
+            Some(peak) => peak,
+            None => {
+                let opened = self
+                    .sys
+                    .open_for_rereads(&self.file(Controller::Memory, name))
+                    .ok()?;
+                self.peak.get_or_init(|| opened)
+            }
+        };
+        peak.reread().ok()?.trim().parse().ok()
     }
 
     /// How many tasks the kernel killed for exceeding the memory limit.
