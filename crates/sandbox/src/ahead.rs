@@ -163,20 +163,32 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn keeps_the_target_ready_and_makes_on_demand_when_empty() {
+    /// A supply of numbers 0, 1, 2, ... and the count of those made so far.
+    fn counting(target: usize) -> (Ahead<usize>, Arc<AtomicUsize>) {
         let made = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&made);
         let ahead = Ahead::start(
             "test-ahead",
-            2,
+            target,
             Box::new(move || Ok(counter.fetch_add(1, Ordering::SeqCst))),
         )
         .unwrap();
+        (ahead, made)
+    }
+
+    /// Waits (at most 5 s) until `count` were made; returns how many were.
+    fn wait_for(made: &AtomicUsize, count: usize) -> usize {
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while made.load(Ordering::SeqCst) < 2 && std::time::Instant::now() < deadline {
+        while made.load(Ordering::SeqCst) < count && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
+        made.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn keeps_the_target_ready_and_makes_on_demand_when_empty() {
+        let (ahead, made) = counting(2);
+        assert_eq!(wait_for(&made, 2), 2);
         assert_eq!(ahead.take().unwrap(), 0, "the oldest ready one first");
         ahead.close();
         let before = made.load(Ordering::SeqCst);
@@ -189,22 +201,8 @@ mod tests {
 
     #[test]
     fn a_take_pauses_the_refill_while_some_are_ready() {
-        let made = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&made);
-        let ahead = Ahead::start(
-            "test-quiet",
-            2,
-            Box::new(move || Ok(counter.fetch_add(1, Ordering::SeqCst))),
-        )
-        .unwrap();
-        let wait_for = |count: usize| {
-            let deadline = std::time::Instant::now() + Duration::from_secs(5);
-            while made.load(Ordering::SeqCst) < count && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            made.load(Ordering::SeqCst)
-        };
-        assert_eq!(wait_for(2), 2);
+        let (ahead, made) = counting(2);
+        assert_eq!(wait_for(&made, 2), 2);
         let taken = std::time::Instant::now();
         ahead.take().unwrap();
         std::thread::sleep(QUIET / 4);
@@ -215,7 +213,7 @@ mod tests {
                 "nothing made right after a take"
             );
         }
-        assert_eq!(wait_for(3), 3, "made once takes paused");
+        assert_eq!(wait_for(&made, 3), 3, "made once takes paused");
         assert!(taken.elapsed() >= QUIET);
     }
 }
