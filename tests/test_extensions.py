@@ -340,6 +340,42 @@ def test_post_invoke_work_counts_but_does_not_delay_the_caller(lam, logs, make_f
         assert third.log_tail and "Init Duration" in third.log_tail, third.log_tail
 
 
+# An external extension that holds 64 MB (a Python child allocates and touches it) before it
+# registers, then waits for events.
+MEMORY_EXTENSION = r"""#!/bin/bash
+set -uo pipefail
+API="http://${AWS_LAMBDA_RUNTIME_API}/2020-01-01/extension"
+python3 -c 'import pathlib, time
+held = b"x" * (64 << 20)
+pathlib.Path("/tmp/held").touch()
+time.sleep(3600)' &
+until [ -e /tmp/held ]; do sleep 0.01; done
+HEADERS="$(mktemp)"
+curl -sS -D "$HEADERS" -o /dev/null -X POST "$API/register" -H "Lambda-Extension-Name: memory-ext" -d '{"events":["INVOKE"]}'
+ID=$(grep -Fi Lambda-Extension-Identifier "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
+while true; do curl -sS -o /dev/null "$API/event/next" -H "Lambda-Extension-Identifier: $ID"; done
+"""
+
+
+def test_extensions_share_the_environments_memory(lam, make_function):
+    """As on Lambda, the function and its extensions share MemorySize: the extension's memory
+    counts in REPORT's Max Memory Used, and the environment as a whole is held to the limit."""
+    layer = lam.publish_layer_version(
+        LayerName=unique_name("ext-memory"),
+        Content={"ZipFile": extension_layer("memory-ext", MEMORY_EXTENSION)},
+    )
+    try:
+        name = make_function(FUNCTION, label="ext-memory", MemorySize=256, Layers=[layer["LayerVersionArn"]])[
+            "FunctionName"
+        ]
+        result = invoke_ok(lam, name, {"n": 1})
+        assert result.json == {"n": 1}
+        report = report_of(result.log_tail, result.request_id)
+        assert report.max_memory_mb >= 64, report.line
+    finally:
+        lam.delete_layer_version(LayerName=layer["LayerArn"], VersionNumber=layer["Version"])
+
+
 def test_an_extension_that_crashes_during_init(lam, logs, make_function, layers):
     function = make_function(
         FUNCTION,

@@ -171,20 +171,44 @@ struct Ready {
 /// function (the second configuration line). Killed and collected if never used.
 #[derive(Debug)]
 pub(crate) struct PendingJail {
-    parts: Option<(spawn::Spawned, Cgroup)>,
-    shared: Arc<Shared>,
+    parts: Option<(spawn::Spawned, Arc<EnvironmentCgroup>)>,
 }
 
 impl PendingJail {
-    fn take(mut self) -> Option<(spawn::Spawned, Cgroup)> {
+    fn take(mut self) -> Option<(spawn::Spawned, Arc<EnvironmentCgroup>)> {
         self.parts.take()
     }
 }
 
 impl Drop for PendingJail {
     fn drop(&mut self) {
-        if let Some((spawned, cgroup)) = self.parts.take() {
+        if let Some((spawned, _cgroup)) = self.parts.take() {
             abandon(&spawned.pidfd);
+        }
+    }
+}
+
+/// The cgroup of one environment. Every process of the environment (its extensions and its
+/// runtime) runs in it, as on Lambda: MemorySize limits them together, the CPU share is the
+/// environment's, the freezer stops them all, and REPORT's Max Memory Used counts them all.
+/// When the last of them and the environment's network are gone, whatever is left in it is
+/// killed and the cgroup removed.
+#[derive(Debug)]
+pub(crate) struct EnvironmentCgroup {
+    cgroup: Option<Cgroup>,
+    shared: Arc<Shared>,
+}
+
+impl EnvironmentCgroup {
+    fn get(&self) -> Option<&Cgroup> {
+        self.cgroup.as_ref()
+    }
+}
+
+impl Drop for EnvironmentCgroup {
+    fn drop(&mut self) {
+        if let Some(cgroup) = self.cgroup.take() {
+            cgroup.kill_all();
             self.shared.bury(cgroup);
         }
     }
@@ -214,22 +238,29 @@ impl Maker {
             .cgroups
             .create()
             .map_err(std::io::Error::other)?;
+        let cgroup = Arc::new(EnvironmentCgroup {
+            cgroup: Some(cgroup),
+            shared: Arc::clone(&self.shared),
+        });
+        self.jail_in(netns, cgroup)
+    }
+
+    /// Starts a jail in `netns` in the environment's `cgroup` and hands it the shared part of
+    /// the root.
+    fn jail_in(
+        &self,
+        netns: &OwnedFd,
+        cgroup: Arc<EnvironmentCgroup>,
+    ) -> std::io::Result<PendingJail> {
         let base = JailBase {
             root: self.base.clone(),
-            cgroup_procs: cgroup.procs_files(),
+            cgroup_procs: cgroup.get().map(Cgroup::procs_files).unwrap_or_default(),
         };
         let mut line = serde_json::to_vec(&base).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        let spawned = match spawn::spawn(&self.jail, netns.as_fd()) {
-            Ok(spawned) => spawned,
-            Err(error) => {
-                self.shared.bury(cgroup);
-                return Err(error);
-            }
-        };
+        let spawned = spawn::spawn(&self.jail, netns.as_fd())?;
         let pending = PendingJail {
             parts: Some((spawned, cgroup)),
-            shared: Arc::clone(&self.shared),
         };
         // The pipe holds 64 KiB and the jail reads at once; a configuration is a few KiB.
         if let Some((spawned, _)) = &pending.parts {
@@ -455,6 +486,7 @@ impl Launcher for IsolatedLauncher {
                 netns: ready.netns,
                 forwarder,
                 jail: Mutex::new(Some(ready.jail)),
+                cgroup: Mutex::new(None),
             })),
         })
     }
@@ -468,8 +500,9 @@ impl Launcher for IsolatedLauncher {
             what: "the jail".into(),
             source,
         };
-        // The environment's first process takes the jail made ahead; more processes (external
-        // extensions) get a jail of their own now, in the same network.
+        // The environment's first process takes the jail made ahead, and its cgroup becomes the
+        // environment's; more processes (external extensions start first, the runtime last)
+        // get a jail of their own now, in the same network and the same cgroup.
         let pending = network
             .jail
             .lock()
@@ -477,11 +510,27 @@ impl Launcher for IsolatedLauncher {
             .take();
         let pending = match pending {
             Some(pending) => pending,
-            None => self.maker.jail(&network.netns).map_err(setup)?,
+            None => {
+                let cgroup = network
+                    .cgroup
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                match cgroup {
+                    Some(cgroup) => self.maker.jail_in(&network.netns, cgroup),
+                    None => self.maker.jail(&network.netns),
+                }
+                .map_err(setup)?
+            }
         };
         let Some((spawned, cgroup)) = pending.take() else {
             return Err(setup(std::io::ErrorKind::NotFound.into()));
         };
+        network
+            .cgroup
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_with(|| Arc::clone(&cgroup));
         let inside = self.inside(&spec.mounts);
         let mut binds = vec![
             (spec.mounts.task_root.clone(), inside.task_root),
@@ -503,26 +552,21 @@ impl Launcher for IsolatedLauncher {
             uid: SANDBOX_UID,
             gid: SANDBOX_GID,
         };
-        let handed = cgroup
-            .limit(spec.memory_mb)
-            .map_err(|e| SandboxError::Cgroup(e.to_string()))
-            .and_then(|()| hand_over(spawned, &config).map_err(setup));
-        let started = match handed {
-            Ok(started) => started,
-            Err(error) => {
-                self.shared.bury(cgroup);
-                return Err(error);
-            }
+        let limited = match cgroup.get() {
+            Some(cgroup) => cgroup
+                .limit(spec.memory_mb)
+                .map_err(|e| SandboxError::Cgroup(e.to_string())),
+            None => Ok(()),
         };
+        let started = limited.and_then(|()| hand_over(spawned, &config).map_err(setup))?;
         let sandbox = IsolatedSandbox {
             pid: started.pid,
             pidfd: started.pidfd,
             output: Mutex::new(Some((started.stdout, started.stderr))),
             status: tokio::sync::Mutex::new(started.status),
-            cgroup: Some(cgroup),
+            cgroup,
             memory_mb: spec.memory_mb,
             cpu_limited: AtomicBool::new(false),
-            shared: Arc::clone(&self.shared),
             _network: network,
         };
         match tokio::time::timeout(START_TIMEOUT, sandbox.next_status()).await {
@@ -653,11 +697,10 @@ struct IsolatedSandbox {
     pidfd: AsyncFd<OwnedFd>,
     output: Mutex<Option<(OwnedFd, OwnedFd)>>,
     status: tokio::sync::Mutex<StatusLines>,
-    cgroup: Option<Cgroup>,
+    cgroup: Arc<EnvironmentCgroup>,
     memory_mb: u32,
     /// Whether the CPU share was applied (at the first freeze).
     cpu_limited: AtomicBool,
-    shared: Arc<Shared>,
     _network: Arc<Network>,
 }
 
@@ -667,7 +710,7 @@ impl IsolatedSandbox {
     }
 
     fn cgroup(&self) -> Option<&Cgroup> {
-        self.cgroup.as_ref()
+        self.cgroup.get()
     }
 
     /// Waits for the jail to end and collects its own wait status.
@@ -750,9 +793,13 @@ impl Sandbox for IsolatedSandbox {
     fn kill(&self) {
         // The jail is the namespace's init: when it dies the kernel kills everything in it.
         send_kill(self.pidfd.get_ref());
-        // Frozen tasks die only once thawed.
-        if let Some(cgroup) = self.cgroup() {
-            cgroup.kill_all();
+        // Frozen tasks die only once thawed. The rest of the environment shares the cgroup and
+        // thaws with it; what must end with the environment is killed when its cgroup goes.
+        if let Some(cgroup) = self.cgroup()
+            && cgroup.is_frozen()
+            && let Err(error) = cgroup.thaw()
+        {
+            tracing::debug!(%error, "could not thaw an environment to end a process");
         }
     }
 
@@ -790,9 +837,6 @@ impl Sandbox for IsolatedSandbox {
 impl Drop for IsolatedSandbox {
     fn drop(&mut self) {
         self.kill();
-        if let Some(cgroup) = self.cgroup.take() {
-            self.shared.bury(cgroup);
-        }
     }
 }
 

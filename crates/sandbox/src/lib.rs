@@ -98,6 +98,8 @@ pub struct Network {
     forwarder: tokio::task::JoinHandle<()>,
     /// The jail made ahead for the environment's first process.
     jail: std::sync::Mutex<Option<isolated::PendingJail>>,
+    /// The environment's cgroup, once its first process started: every later one joins it.
+    cgroup: std::sync::Mutex<Option<Arc<isolated::EnvironmentCgroup>>>,
 }
 
 impl Network {

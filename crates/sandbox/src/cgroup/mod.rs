@@ -173,8 +173,9 @@ impl Cgroups {
             .filter_map(|dir| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
             .collect();
         let mut removed = 0;
-        let names = self.sys.children(&self.parents[0]).unwrap_or_default();
-        for name in names {
+        // Every hierarchy is looked at: a server started from another memory cgroup than the
+        // one before it (a service manager moving it) finds the old instance only in the others.
+        for name in self.union_of_children(&self.parents) {
             let pid = name
                 .strip_prefix('i')
                 .and_then(|rest| rest.split('-').next());
@@ -195,13 +196,26 @@ impl Cgroups {
     /// removes its cgroups. True when nothing of it is left.
     pub(crate) fn reap_instance(&self, name: &str) -> bool {
         let instance: Vec<PathBuf> = self.parents.iter().map(|p| p.join(name)).collect();
-        let envs = self.sys.children(&instance[0]).unwrap_or_default();
-        for env in envs {
+        for env in self.union_of_children(&instance) {
             let cgroup = self.cgroup_at(instance.iter().map(|dir| dir.join(&env)).collect());
             cgroup.kill_all();
             let _ = cgroup.remove();
         }
-        instance.iter().all(|dir| self.sys.remove_dir(dir).is_ok())
+        instance.iter().all(|dir| match self.sys.remove_dir(dir) {
+            Err(error) => error.kind() == std::io::ErrorKind::NotFound,
+            Ok(()) => true,
+        })
+    }
+
+    /// The names of the subdirectories of any of `dirs`, each once, sorted.
+    fn union_of_children(&self, dirs: &[PathBuf]) -> Vec<String> {
+        let mut names: Vec<String> = dirs
+            .iter()
+            .flat_map(|dir| self.sys.children(dir).unwrap_or_default())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// Creates the cgroup of a new environment.
@@ -618,6 +632,32 @@ mod tests {
             .create()
             .unwrap();
         assert_eq!((second.peak_bytes(), second.oom_kills()), (Some(8192), 1));
+    }
+
+    #[test]
+    fn a_stale_instance_is_found_in_any_hierarchy() {
+        // The old server ran in another memory cgroup: its instance is left in the others.
+        check(
+            v1(),
+            &[
+                ("/cg/freezer/flint/i5-2/e3/cgroup.procs", "99\n"),
+                ("/cg/cpu/flint/i5-2/e3/cpu.shares", "1024"),
+            ],
+            |cgroups| assert_eq!(cgroups.clean_stale(|_| false), 1),
+            &[
+                "write /cg/freezer/flint/i5-2/e3/freezer.state FROZEN",
+                "kill 99",
+                "write /cg/freezer/flint/i5-2/e3/freezer.state THAWED",
+                "rmdir /cg/memory/own/flint/i5-2/e3",
+                "rmdir /cg/cpu/flint/i5-2/e3",
+                "rmdir /cg/pids/flint/i5-2/e3",
+                "rmdir /cg/freezer/flint/i5-2/e3",
+                "rmdir /cg/memory/own/flint/i5-2",
+                "rmdir /cg/cpu/flint/i5-2",
+                "rmdir /cg/pids/flint/i5-2",
+                "rmdir /cg/freezer/flint/i5-2",
+            ],
+        );
     }
 
     #[test]
