@@ -187,6 +187,7 @@ impl Environment {
             },
         });
         let server = runtime_api::serve(prepared.listener, endpoint.clone());
+        let runtime_program = plan.program.clone();
         let spec = |program: PathBuf,
                     args: Vec<String>,
                     env: Vec<(String, String)>,
@@ -196,6 +197,7 @@ impl Environment {
             env,
             cwd,
             mounts: mounts.clone(),
+            runtime_program: runtime_program.clone(),
             memory_mb: config.memory_mb,
             ephemeral_storage_mb: config.ephemeral_storage_mb,
             network: prepared.network.clone(),

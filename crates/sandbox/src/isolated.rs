@@ -4,7 +4,7 @@
 use std::ffi::CString;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -242,23 +242,30 @@ impl Maker {
             cgroup: Some(cgroup),
             shared: Arc::clone(&self.shared),
         });
-        self.jail_in(netns, cgroup)
+        self.jail_in(netns, cgroup, None)
     }
 
-    /// Starts a jail in `netns` in the environment's `cgroup` and hands it the shared part of
-    /// the root.
+    /// Starts a jail in `netns` in the environment's `cgroup`: the environment's first one,
+    /// which builds the root, or (`join`: the first jail's pidfd) one that starts its program
+    /// in the first jail's namespaces.
     fn jail_in(
         &self,
         netns: &OwnedFd,
         cgroup: Arc<EnvironmentCgroup>,
+        join: Option<BorrowedFd<'_>>,
     ) -> std::io::Result<PendingJail> {
         let base = JailBase {
             root: self.base.clone(),
             cgroup_procs: cgroup.get().map(Cgroup::procs_files).unwrap_or_default(),
+            join: join.is_some(),
         };
         let mut line = serde_json::to_vec(&base).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        let spawned = spawn::spawn(&self.jail, netns.as_fd())?;
+        let pids = match join {
+            Some(first) => spawn::Pids::Joining(first),
+            None => spawn::Pids::New,
+        };
+        let spawned = spawn::spawn(&self.jail, netns.as_fd(), pids)?;
         let pending = PendingJail {
             parts: Some((spawned, cgroup)),
         };
@@ -486,7 +493,7 @@ impl Launcher for IsolatedLauncher {
                 netns: ready.netns,
                 forwarder,
                 jail: Mutex::new(Some(ready.jail)),
-                cgroup: Mutex::new(None),
+                first: Mutex::new(None),
             })),
         })
     }
@@ -500,9 +507,10 @@ impl Launcher for IsolatedLauncher {
             what: "the jail".into(),
             source,
         };
-        // The environment's first process takes the jail made ahead, and its cgroup becomes the
-        // environment's; more processes (external extensions start first, the runtime last)
-        // get a jail of their own now, in the same network and the same cgroup.
+        // The environment's first process takes the jail made ahead: its cgroup and namespaces
+        // become the environment's. More processes (external extensions start first, the
+        // runtime last) get a jail of their own now, in the same network and cgroup, which
+        // starts them in the first jail's mount, pid, uts and ipc namespaces.
         let pending = network
             .jail
             .lock()
@@ -511,13 +519,12 @@ impl Launcher for IsolatedLauncher {
         let pending = match pending {
             Some(pending) => pending,
             None => {
-                let cgroup = network
-                    .cgroup
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone();
-                match cgroup {
-                    Some(cgroup) => self.maker.jail_in(&network.netns, cgroup),
+                let first = network.first.lock().unwrap_or_else(PoisonError::into_inner);
+                match &*first {
+                    Some((cgroup, pidfd)) => {
+                        self.maker
+                            .jail_in(&network.netns, Arc::clone(cgroup), Some(pidfd.as_fd()))
+                    }
                     None => self.maker.jail(&network.netns),
                 }
                 .map_err(setup)?
@@ -526,19 +533,27 @@ impl Launcher for IsolatedLauncher {
         let Some((spawned, cgroup)) = pending.take() else {
             return Err(setup(std::io::ErrorKind::NotFound.into()));
         };
-        network
-            .cgroup
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_or_insert_with(|| Arc::clone(&cgroup));
+        {
+            let mut first = network.first.lock().unwrap_or_else(PoisonError::into_inner);
+            if first.is_none() {
+                let pidfd = spawned.pidfd.try_clone().map_err(setup)?;
+                *first = Some((Arc::clone(&cgroup), pidfd));
+            }
+        }
         let inside = self.inside(&spec.mounts);
         let mut binds = vec![
             (spec.mounts.task_root.clone(), inside.task_root),
             (spec.mounts.opt.clone(), inside.opt),
             (spec.mounts.runtime_dir.clone(), inside.runtime_dir),
         ];
-        if let Some(installation) = interpreter_root(&spec.program) {
-            binds.push((installation.clone(), installation));
+        // The root is the environment's: built by its first process (an extension, when the
+        // function has any) for every later one, the runtime included.
+        for program in [&spec.program, &spec.runtime_program] {
+            if let Some(installation) = interpreter_root(program)
+                && !binds.iter().any(|(source, _)| *source == installation)
+            {
+                binds.push((installation.clone(), installation));
+            }
         }
         let config = JailLaunch {
             mounts: FunctionMounts {

@@ -1,7 +1,10 @@
-//! The jailer: the program the isolated launcher starts for every environment (`flint-jail`).
+//! The jailer: the program the isolated launcher starts for every process of an environment
+//! (`flint-jail`).
 //!
-//! The launcher starts it as the first process of new pid, mount, uts and ipc namespaces, inside
-//! the environment's network namespace (see `spawn.rs`), with:
+//! The launcher starts the environment's first jail as the first process of new pid, mount, uts
+//! and ipc namespaces, inside the environment's network namespace (see `spawn.rs`); every later
+//! jail of the environment (external extensions start before the runtime) joins the first
+//! one's namespaces instead of building a root ([`JailBase::join`]). Each gets:
 //!
 //! | fd | what |
 //! |---|---|
@@ -9,6 +12,7 @@
 //! | 1, 2 | the runtime's stdout and stderr pipes |
 //! | 3 | its configuration: a [`JailBase`] line, later a [`JailLaunch`] line (JSON) |
 //! | 4 | the status pipe it reports on, one line per event |
+//! | 5 | a joining jail only: a pidfd of the environment's first jail |
 //!
 //! The work is split so that the slow part happens ahead of time, while the jail waits in a
 //! pool of ready environments: with the first line it joins the environment's cgroup (a cgroup
@@ -44,6 +48,8 @@ use crate::syscalls::{self, HostSyscalls};
 pub(crate) const CONFIG_FD: i32 = 3;
 /// The descriptor status lines are written to.
 pub(crate) const STATUS_FD: i32 = 4;
+/// A joining jail's pidfd of the environment's first jail.
+pub(crate) const JOIN_FD: i32 = 5;
 
 /// What the jail prepares ahead of time.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,6 +57,13 @@ pub(crate) struct JailBase {
     pub(crate) root: RootSpec,
     /// `cgroup.procs` files to join before anything else.
     pub(crate) cgroup_procs: Vec<PathBuf>,
+    /// Set for every process of an environment but the first: instead of building a root of
+    /// its own, this jail joins the mount, uts and ipc namespaces of the first one (its pidfd
+    /// is descriptor [`JOIN_FD`]) and starts its program in that jail's pid namespace. The
+    /// function and its extensions so share `/tmp` and see each other's processes, as on
+    /// Lambda.
+    #[serde(default)]
+    pub(crate) join: bool,
 }
 
 /// What the jail runs, and the function's part of the root.
@@ -146,7 +159,11 @@ fn run(status: &mut File) -> Result<i32, JailError> {
             return Err(last_os("unshare(CLONE_NEWCGROUP)"));
         }
     }
-    syscalls::run(&mount_plan::plan_base(&base.root), &mut HostSyscalls)?;
+    if base.join {
+        join_environment()?;
+    } else {
+        syscalls::run(&mount_plan::plan_base(&base.root), &mut HostSyscalls)?;
+    }
     let filters = seccomp::filters()?;
 
     line.clear();
@@ -159,8 +176,10 @@ fn run(status: &mut File) -> Result<i32, JailError> {
     }
     drop(config_pipe);
     let config: JailLaunch = serde_json::from_str(&line).map_err(JailError::ParseConfig)?;
-    let function = mount_plan::plan_function(&base.root.new_root, &config.mounts);
-    syscalls::run(&function, &mut HostSyscalls)?;
+    if !base.join {
+        let function = mount_plan::plan_function(&base.root.new_root, &config.mounts);
+        syscalls::run(&function, &mut HostSyscalls)?;
+    }
     let exec = Exec::new(&config)?;
 
     let (error_read, error_write) =
@@ -234,6 +253,22 @@ fn prepare_process() -> Result<(), JailError> {
             return Err(last_os("fcntl(FD_CLOEXEC)"));
         }
     }
+    Ok(())
+}
+
+/// Enters the namespaces of the environment's first jail (its pidfd is [`JOIN_FD`]): its mount
+/// namespace (the root it built, `/tmp` included), uts and ipc, and its pid namespace for the
+/// program this jail starts. A pidfd names that very process, so a pid reused since cannot
+/// lead the jail elsewhere; if the first jail is gone, this fails.
+fn join_environment() -> Result<(), JailError> {
+    let namespaces =
+        libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    // SAFETY: setns on the pidfd the launcher handed over; the jail is single-threaded.
+    if unsafe { libc::setns(JOIN_FD, namespaces) } != 0 {
+        return Err(last_os("setns into the environment"));
+    }
+    // SAFETY: close on a descriptor number the jail owns and no longer needs.
+    unsafe { libc::close(JOIN_FD) };
     Ok(())
 }
 
@@ -376,6 +411,13 @@ fn drop_privileges(config: &JailLaunch, exec: &Exec) -> StepResult {
         check(
             "no_new_privs",
             libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0),
+        )?;
+        // Set after the uid changes (they clear it): a program started in the namespaces of
+        // the environment's first jail is not this jail's namespace's to end, so it ends when
+        // this jail does.
+        check(
+            "parent-death signal",
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0),
         )?;
     }
     Ok(())

@@ -68,6 +68,10 @@ pub struct LaunchSpec {
     /// Working directory as seen inside (the task root).
     pub cwd: PathBuf,
     pub mounts: Mounts,
+    /// The environment's runtime program as seen inside (the same for every process of an
+    /// environment): the environment's first process builds the root every later one shares,
+    /// so the root must show what the runtime needs even when an extension starts first.
+    pub runtime_program: PathBuf,
     pub memory_mb: u32,
     pub ephemeral_storage_mb: u32,
     /// The network [`Launcher::prepare`] made for this environment, if the launcher makes one;
@@ -98,8 +102,9 @@ pub struct Network {
     forwarder: tokio::task::JoinHandle<()>,
     /// The jail made ahead for the environment's first process.
     jail: std::sync::Mutex<Option<isolated::PendingJail>>,
-    /// The environment's cgroup, once its first process started: every later one joins it.
-    cgroup: std::sync::Mutex<Option<Arc<isolated::EnvironmentCgroup>>>,
+    /// The environment's cgroup and a pidfd of its first process's jail, once that process
+    /// started: every later one joins both.
+    first: std::sync::Mutex<Option<(Arc<isolated::EnvironmentCgroup>, OwnedFd)>>,
 }
 
 impl Network {

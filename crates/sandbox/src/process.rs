@@ -150,6 +150,7 @@ mod tests {
                 opt: dir.clone(),
                 runtime_dir: dir,
             },
+            runtime_program: program.into(),
             memory_mb: 128,
             ephemeral_storage_mb: 512,
             network: None,

@@ -1,6 +1,6 @@
-//! Starting the jail from the (multi-threaded) server: `clone(2)` straight into new pid, mount,
-//! uts and ipc namespaces, then `setns` into the environment's network namespace and `execve`
-//! of `flint-jail`.
+//! Starting the jail from the (multi-threaded) server: `clone(2)` straight into new mount, uts and
+//! ipc namespaces (and a new pid namespace for an environment's first jail), then `setns` into
+//! the environment's network namespace and `execve` of `flint-jail`.
 //!
 //! The child shares the parent's memory until it executes (`CLONE_VM | CLONE_VFORK`, as
 //! `posix_spawn` does), so no page tables of the server are copied, and the server thread
@@ -11,11 +11,20 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use crate::jail::{CONFIG_FD, STATUS_FD};
+use crate::jail::{CONFIG_FD, JOIN_FD, STATUS_FD};
 
-/// The namespaces every environment gets new (its network namespace is prepared ahead).
-const NAMESPACES: libc::c_int =
-    libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+/// The namespaces every jail gets new (its network namespace is prepared ahead).
+const NAMESPACES: libc::c_int = libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+
+/// Whether the jail starts a pid namespace of its own (the environment's first jail) or stays in
+/// the server's to start its program in the namespaces of the first jail, whose pidfd it gets
+/// as descriptor [`JOIN_FD`] (every later jail: a pid namespace can only be entered from an
+/// ancestor).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Pids<'a> {
+    New,
+    Joining(BorrowedFd<'a>),
+}
 
 /// A started jail, seen from the server.
 #[derive(Debug)]
@@ -29,10 +38,11 @@ pub(crate) struct Spawned {
     pub(crate) config: OwnedFd,
 }
 
-/// What the child needs, prepared by the parent: descriptors to install as 0..=4, the network
-/// namespace and the program.
+/// What the child needs, prepared by the parent: descriptors to install as 0..count (0..=4,
+/// and 5 for a joining jail), the network namespace and the program.
 struct ChildArgs {
-    fds: [RawFd; 5],
+    fds: [RawFd; 6],
+    count: usize,
     netns: RawFd,
     program: *const libc::c_char,
     argv: [*const libc::c_char; 2],
@@ -50,7 +60,7 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// Starts `jail` in new namespaces inside `netns`.
-pub(crate) fn spawn(jail: &CString, netns: BorrowedFd<'_>) -> io::Result<Spawned> {
+pub(crate) fn spawn(jail: &CString, netns: BorrowedFd<'_>, pids: Pids<'_>) -> io::Result<Spawned> {
     let null = std::fs::File::open("/dev/null")?;
     let (stdout_read, stdout_write) = pipe()?;
     let (stderr_read, stderr_write) = pipe()?;
@@ -63,14 +73,31 @@ pub(crate) fn spawn(jail: &CString, netns: BorrowedFd<'_>) -> io::Result<Spawned
             stderr_write.as_raw_fd(),
             config_read.as_raw_fd(),
             status_write.as_raw_fd(),
+            match pids {
+                Pids::New => -1,
+                Pids::Joining(first) => first.as_raw_fd(),
+            },
         ],
+        count: match pids {
+            Pids::New => 5,
+            Pids::Joining(_) => 6,
+        },
         netns: netns.as_raw_fd(),
         program: jail.as_ptr(),
         argv: [JAIL_NAME.as_ptr(), std::ptr::null()],
         envp: [std::ptr::null()],
     };
     let mut stack = vec![0u8; CHILD_STACK];
-    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | NAMESPACES | libc::SIGCHLD;
+    let new_pids = match pids {
+        Pids::New => libc::CLONE_NEWPID,
+        Pids::Joining(_) => 0,
+    };
+    let flags = libc::CLONE_VM
+        | libc::CLONE_VFORK
+        | libc::CLONE_PIDFD
+        | NAMESPACES
+        | new_pids
+        | libc::SIGCHLD;
     let mut pidfd: libc::c_int = -1;
 
     // SAFETY: sigset_t is plain data, filled by sigfillset; the old mask is restored below.
@@ -127,27 +154,27 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
         if libc::setns(args.netns, libc::CLONE_NEWNET) != 0 {
             return 126;
         }
-        // Move the sources out of the way of 0..=4 before installing them, so no dup2 overwrites
-        // a source that is still needed.
-        let mut high = [0; 5];
-        for (i, fd) in args.fds.iter().enumerate() {
-            high[i] = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 10);
-            if high[i] < 0 {
+        // Move the sources out of the way of 0..count before installing them, so no dup2
+        // overwrites a source that is still needed.
+        let mut high = [0; 6];
+        for (high, fd) in high.iter_mut().zip(args.fds).take(args.count) {
+            *high = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10);
+            if *high < 0 {
                 return 127;
             }
         }
-        for (target, fd) in high.iter().enumerate() {
+        for (target, fd) in high.iter().enumerate().take(args.count) {
             // dup2 clears close-on-exec on the target.
             if libc::dup2(*fd, target as libc::c_int) < 0 {
                 return 127;
             }
         }
         // Everything else of the server stays out of the environment.
-        libc::syscall(libc::SYS_close_range, 5u32, u32::MAX, 0u32);
+        libc::syscall(libc::SYS_close_range, args.count as u32, u32::MAX, 0u32);
         libc::execve(args.program, args.argv.as_ptr(), args.envp.as_ptr());
     }
     127
 }
 
 /// Fixed positions the jail expects; a compile-time check that the table above matches.
-const _: () = assert!(CONFIG_FD == 3 && STATUS_FD == 4);
+const _: () = assert!(CONFIG_FD == 3 && STATUS_FD == 4 && JOIN_FD == 5);
