@@ -347,6 +347,11 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
+/// Bytes a line reader reads at once, and the most it keeps for the next line. Every idle
+/// environment holds two readers (stdout and stderr); tokio's default of 8 KiB each was more
+/// than 1% of an idle environment's memory. A longer line is still read whole.
+const READ_BUFFER: usize = 2048;
+
 /// Line reader that keeps non-UTF-8 output (lossily) rather than failing.
 struct Lines<R> {
     reader: BufReader<R>,
@@ -356,7 +361,7 @@ struct Lines<R> {
 impl<R: AsyncRead + Unpin> Lines<R> {
     fn new(inner: R) -> Self {
         Lines {
-            reader: BufReader::new(inner),
+            reader: BufReader::with_capacity(READ_BUFFER, inner),
             buffer: Vec::new(),
         }
     }
@@ -374,6 +379,8 @@ async fn next_line<R: AsyncRead + Unpin>(lines: &mut Option<Lines<R>>) -> Option
         .trim_end_matches(['\n', '\r'])
         .to_string();
     lines.buffer.clear();
+    // One long line must not stay with the environment for its whole life.
+    lines.buffer.shrink_to(READ_BUFFER);
     Some(text)
 }
 
@@ -398,5 +405,18 @@ mod tests {
         assert_eq!(last_bytes("abcdef", 4), "cdef");
         assert_eq!(last_bytes("abc", 4), "abc");
         assert_eq!(last_bytes("aéb", 2), "b");
+    }
+
+    #[tokio::test]
+    async fn a_line_longer_than_the_buffer_comes_whole_and_is_not_kept() {
+        let long = "x".repeat(READ_BUFFER * 5);
+        let output = format!("{long}\nshort\r\nlast");
+        let mut lines = Some(Lines::new(output.as_bytes()));
+        assert_eq!(next_line(&mut lines).await.as_deref(), Some(long.as_str()));
+        let kept = lines.as_ref().map_or(0, |lines| lines.buffer.capacity());
+        assert!(kept <= READ_BUFFER, "{kept} bytes kept after a long line");
+        assert_eq!(next_line(&mut lines).await.as_deref(), Some("short"));
+        assert_eq!(next_line(&mut lines).await.as_deref(), Some("last"));
+        assert_eq!(next_line(&mut lines).await, None);
     }
 }

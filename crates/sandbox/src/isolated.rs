@@ -31,6 +31,8 @@ const SANDBOX_UID: u32 = 993;
 const SANDBOX_GID: u32 = 990;
 /// Every environment's host name; `sandbox.localdomain` resolves to the environment itself.
 const HOSTNAME: &str = "sandbox";
+/// Bytes the reader of a jail's status lines (`ready`, `exit 9`, ...) reads at once.
+const STATUS_BUFFER: usize = 128;
 /// How long the jail may take to build the sandbox and execute the runtime.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -670,7 +672,8 @@ fn hand_over(spawned: spawn::Spawned, config: &JailLaunch) -> std::io::Result<St
         pidfd,
         stdout: spawned.stdout,
         stderr: spawned.stderr,
-        status: BufReader::new(status).lines(),
+        // Status lines are a few bytes each.
+        status: BufReader::with_capacity(STATUS_BUFFER, status).lines(),
     })
 }
 
