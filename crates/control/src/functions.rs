@@ -118,12 +118,7 @@ impl ControlPlane {
             .into_iter()
             .map(|stored| stored.latest)
             .collect();
-        let next_marker = if functions.len() > limit {
-            functions.truncate(limit);
-            functions.last().map(|last| marker::encode(&last.name))
-        } else {
-            None
-        };
+        let next_marker = marker::next_page(&mut functions, limit, |last| last.name.clone());
         Ok(FunctionPage {
             functions,
             next_marker,

@@ -243,7 +243,12 @@ fn function_arn(name: &str) -> String {
     format!("arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}")
 }
 
-async fn create_function(client: &Client, name: &str, zip: &[u8]) -> CreateFunctionOutput {
+/// CreateFunction of a `provided.al2023` function with `zip` as its code.
+async fn try_create_function(
+    client: &Client,
+    name: &str,
+    zip: &[u8],
+) -> Result<CreateFunctionOutput, SdkError<CreateFunctionError>> {
     client
         .create_function()
         .function_name(name)
@@ -257,7 +262,10 @@ async fn create_function(client: &Client, name: &str, zip: &[u8]) -> CreateFunct
         )
         .send()
         .await
-        .unwrap()
+}
+
+async fn create_function(client: &Client, name: &str, zip: &[u8]) -> CreateFunctionOutput {
+    try_create_function(client, name, zip).await.unwrap()
 }
 
 async fn invoke_json(client: &Client, name: &str, event: &Value) -> InvokeOutput {
@@ -554,14 +562,7 @@ async fn errors_arrive_as_typed_sdk_errors() {
         other => panic!("expected ResourceNotFoundException, got {other:?}"),
     }
 
-    let error = client
-        .create_function()
-        .function_name("sdk-errors")
-        .runtime(Runtime::Providedal2023)
-        .handler("x")
-        .role(ROLE)
-        .code(FunctionCode::builder().zip_file(Blob::new(zip)).build())
-        .send()
+    let error = try_create_function(&client, "sdk-errors", &zip)
         .await
         .unwrap_err();
     assert_eq!(http_status(&error), 409);
