@@ -13,7 +13,8 @@ Fixtures:
   then start again on the same directory and port) and `.kill9()`. At the end it is stopped with
   SIGTERM; the session fails if the server panicked, did not stop cleanly, or could not start.
 - `flint_factory` (function): starts extra servers (`flint_factory(*extra_serve_args)`) for tests
-  that restart, kill or configure a server, so that they never disturb the shared one.
+  that restart, kill or configure a server, so that they never disturb the shared one;
+  `user=UID` runs one as that unprivileged user (rootless isolation).
 - `lam`: a boto3 Lambda client for the shared server (us-east-1, dummy keys, no retries,
   120 s read timeout). `lambda_client(endpoint, region)` builds others.
 - `raw`: a `support.RawApi` for unsigned requests botocore would refuse to send.
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -78,14 +80,27 @@ def free_port() -> int:
 
 
 class FlintServer:
-    """One `flint serve` process (restartable) on a fixed port and data directory."""
+    """One `flint serve` process (restartable) on a fixed port and data directory.
 
-    def __init__(self, root: Path, extra_args: tuple[str, ...] = ()):
+    With `user` (a uid whose group id is the same number, like nobody's), the server runs as that
+    unprivileged user: `flint` and `flint-jail` are copied next to the data directory, where
+    that user can reach them, and the data directory is given to it."""
+
+    def __init__(self, root: Path, extra_args: tuple[str, ...] = (), user: int | None = None):
         self.binary = release_binary("flint")
+        self.user = user
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.data_dir = root / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if user is not None:
+            root.chmod(0o755)
+            bin_dir = root / "bin"
+            bin_dir.mkdir(mode=0o755, exist_ok=True)
+            for name in ("flint", "flint-jail"):
+                shutil.copy2(release_binary(name), bin_dir / name)
+            self.binary = bin_dir / "flint"
+            os.chown(self.data_dir, user, user)
         self.log_path = root / "flint.log"
         self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
@@ -97,6 +112,8 @@ class FlintServer:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         env = dict(os.environ)
         env.setdefault("RUST_BACKTRACE", "1")
+        if self.user is not None:
+            env["HOME"] = str(self.data_dir)
         env[HOST_MARKER[0]] = HOST_MARKER[1]
         command = [
             str(self.binary),
@@ -117,6 +134,7 @@ class FlintServer:
                 stderr=log,
                 env=env,
                 preexec_fn=_die_with_parent,
+                **self._identity(),
             )
         announcement = f"listening on http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -139,6 +157,22 @@ class FlintServer:
                     pytrace=False,
                 )
             time.sleep(0.05)
+
+    def _identity(self) -> dict[str, Any]:
+        """Popen's arguments that start a process as this server's user."""
+        if self.user is None:
+            return {}
+        return {"user": self.user, "group": self.user, "extra_groups": []}
+
+    def run_as_user(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Runs this server's `flint` with `args` as the server's user."""
+        return subprocess.run(
+            [str(self.binary), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            **self._identity(),
+        )
 
     def _answers(self) -> bool:
         try:
@@ -264,10 +298,10 @@ def flint_factory() -> Iterator[Callable[..., FlintServer]]:
     roots: list[tempfile.TemporaryDirectory[str]] = []
     servers: list[FlintServer] = []
 
-    def start(*extra_args: str) -> FlintServer:
+    def start(*extra_args: str, user: int | None = None) -> FlintServer:
         root = tempfile.TemporaryDirectory(prefix="flint-it-own-")
         roots.append(root)
-        server = FlintServer(Path(root.name), tuple(extra_args))
+        server = FlintServer(Path(root.name), tuple(extra_args), user=user)
         servers.append(server)
         _SERVERS.append(server)
         server.start()

@@ -2,14 +2,14 @@
 
 use std::fmt::Write as _;
 
-/// Prints the report; fails when full isolation is impossible here.
+/// Prints the report; fails when no isolation is possible here.
 pub(crate) fn run() -> anyhow::Result<()> {
     let jail = crate::isolation::jail_path();
     let support = sandbox::probe(&jail);
     print!("{}", report(&support));
     match support.isolation_blocker() {
         None => Ok(()),
-        Some(_) => anyhow::bail!("full isolation is not possible on this host"),
+        Some(_) => anyhow::bail!("isolation is not possible on this host"),
     }
 }
 
@@ -21,6 +21,7 @@ fn report(support: &sandbox::HostSupport) -> String {
         let _ = writeln!(text, "{mark:>3}  {:<16} {}", finding.what, finding.detail);
     }
     let verdict = match support.isolation_blocker() {
+        None if !support.root => "rootless isolation (`flint serve` default as this user): namespaces, seccomp and the sandbox user in a user namespace per environment; no memory or CPU limits, no idle freezing, no outbound connections (run as root for full isolation)".to_string(),
         None if support.egress_tools.is_ok() => {
             "full isolation with outbound connections (`flint serve` default)".to_string()
         }

@@ -1,7 +1,7 @@
 //! Choosing how execution environments are isolated (`flint serve --isolation`).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -35,8 +35,9 @@ pub(crate) fn jail_path() -> PathBuf {
     if beside.is_file() { beside } else { exe }
 }
 
-/// The isolated launcher's settings for a server listening on `local`.
-pub(crate) fn settings(local: SocketAddr) -> sandbox::IsolationSettings {
+/// The isolated launcher's settings for a server listening on `local` with its data in
+/// `data_dir`, running as root or not.
+fn settings(local: SocketAddr, data_dir: &Path, root: bool) -> sandbox::IsolationSettings {
     // A server listening on every address is reached on loopback.
     let mut api = local;
     if api.ip().is_unspecified() {
@@ -44,6 +45,11 @@ pub(crate) fn settings(local: SocketAddr) -> sandbox::IsolationSettings {
     }
     let mut settings = sandbox::IsolationSettings::new(api);
     settings.jail = jail_path();
+    if !root {
+        // A rootless server cannot make /run/flint; its environments' roots are mounted (in
+        // their own mount namespaces only) on a directory of its data instead.
+        settings.root_mount_point = data_dir.join("sandbox-root");
+    }
     settings
 }
 
@@ -51,6 +57,7 @@ pub(crate) fn settings(local: SocketAddr) -> sandbox::IsolationSettings {
 pub(crate) fn launcher(
     isolation: Isolation,
     local: SocketAddr,
+    data_dir: &Path,
 ) -> anyhow::Result<(Arc<dyn sandbox::Launcher>, String)> {
     if isolation == Isolation::None {
         return Ok((
@@ -58,8 +65,8 @@ pub(crate) fn launcher(
             "isolation is OFF (--isolation none): functions run as plain processes of this user and can read everything it can".into(),
         ));
     }
-    let settings = settings(local);
-    let support = sandbox::probe(&settings.jail);
+    let support = sandbox::probe(&jail_path());
+    let settings = settings(local, data_dir, support.root);
     if let Some(blocker) = support.isolation_blocker() {
         anyhow::bail!(
             "cannot isolate functions on this host: {blocker}. Run `flint doctor` for details, or start with `--isolation none` to run functions without isolation"

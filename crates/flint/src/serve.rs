@@ -146,7 +146,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         root: data.runtimes(),
         python_client_dir: args.python_client_dir,
     });
-    let (launcher, isolation) = crate::isolation::launcher(args.isolation, local)?;
+    let (launcher, isolation) = crate::isolation::launcher(args.isolation, local, &data.root)?;
     println!("{isolation}");
     let pool = pool::Pool::new(
         pool::PoolSettings {

@@ -1,5 +1,12 @@
 //! The isolating launcher: every environment in its own namespaces, cgroup, root file system,
 //! identity and seccomp filter, built by the jailer (`flint-jail`, see `jail.rs`).
+//!
+//! As root it is the whole sandbox. Without root, where unprivileged user namespaces are
+//! enabled, it is rootless: each environment's namespaces belong to a user namespace of its
+//! own in which the server's user is the sandbox user, so the same root file system, pid, ipc,
+//! uts and network namespaces, identity, `no_new_privs` and seccomp filter apply; what needs
+//! root on the host is left out and said at start: cgroups (no memory or CPU limits, no
+//! freezer, Max Memory Used is the runtime's own peak) and outbound connections (no veth pair).
 
 use std::ffi::CString;
 use std::io::Write as _;
@@ -22,7 +29,8 @@ use crate::jail::{JailBase, JailLaunch};
 use crate::mount_plan::{FunctionMounts, HostEntry, RootSpec};
 use crate::network::{self, EgressPlan};
 use crate::{
-    LaunchSpec, Launcher, Mounts, Network, Prepared, Sandbox, SandboxError, egress, spawn,
+    Inside, LaunchSpec, Launcher, Mounts, Network, Prepared, Sandbox, SandboxError, egress,
+    service, spawn,
 };
 
 /// The sandbox user, as on Lambda.
@@ -104,7 +112,8 @@ pub struct IsolatedLauncher {
 /// What the launcher and its sandboxes share; the last one to go removes the cgroups.
 #[derive(Debug)]
 struct Shared {
-    cgroups: Cgroups,
+    /// `None` in a rootless sandbox.
+    cgroups: Option<Cgroups>,
     /// Cgroups of ended environments whose tasks were still exiting.
     graveyard: Mutex<Vec<Cgroup>>,
     /// Ends this instance's environments if the server dies without doing it (declared last:
@@ -141,7 +150,9 @@ impl Drop for Shared {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        if !self.cgroups.remove_instance() {
+        if let Some(cgroups) = &self.cgroups
+            && !cgroups.remove_instance()
+        {
             tracing::warn!(
                 "could not remove every cgroup of this server; the next start cleans them"
             );
@@ -157,13 +168,15 @@ struct Maker {
     base: RootSpec,
     egress: Option<EgressPlan>,
     next_slot: AtomicU32,
+    /// Without root: the id maps of every environment's user namespace.
+    rootless: Option<spawn::IdMaps>,
 }
 
 /// An environment made ahead of time: its network namespace with the Runtime API and
 /// forwarding listeners bound, and a jail waiting for the function.
 #[derive(Debug)]
 struct Ready {
-    netns: OwnedFd,
+    inside: Inside,
     runtime_api: std::net::TcpListener,
     endpoint: std::net::TcpListener,
     jail: PendingJail,
@@ -179,6 +192,24 @@ pub(crate) struct PendingJail {
 impl PendingJail {
     fn take(mut self) -> Option<(spawn::Spawned, Arc<EnvironmentCgroup>)> {
         self.parts.take()
+    }
+
+    /// Ends a jail that failed to get ready and says why: what it reported, else `error`.
+    fn failure(mut self, error: std::io::Error) -> String {
+        let Some((spawned, _cgroup)) = self.parts.take() else {
+            return error.to_string();
+        };
+        abandon(&spawned.pidfd);
+        let mut reported = String::new();
+        let _ =
+            std::io::Read::read_to_string(&mut std::fs::File::from(spawned.status), &mut reported);
+        match reported.lines().next() {
+            Some(line) => format!(
+                "the jail failed: {}",
+                line.strip_prefix("setup ").unwrap_or(line)
+            ),
+            None => format!("the jail failed: {error}"),
+        }
     }
 }
 
@@ -218,56 +249,102 @@ impl Drop for EnvironmentCgroup {
 
 impl Maker {
     fn ready(&self) -> std::io::Result<Ready> {
+        if let Some(maps) = &self.rootless {
+            return self.ready_rootless(maps);
+        }
         let (netns, runtime_api, endpoint) = network::create_namespace()?;
         if let Some(plan) = &self.egress
             && let Err(error) = network::connect(&netns, plan, &self.next_slot)
         {
             tracing::warn!(%error, "an environment starts without egress");
         }
-        let jail = self.jail(&netns)?;
+        let jail = self.first_jail(&netns)?;
         Ok(Ready {
-            netns,
+            inside: Inside::Namespace(netns),
             runtime_api,
             endpoint,
             jail,
         })
     }
 
-    /// Starts a jail in `netns` in a new cgroup and hands it the shared part of the root.
-    fn jail(&self, netns: &OwnedFd) -> std::io::Result<PendingJail> {
-        let cgroup = self
-            .shared
-            .cgroups
-            .create()
-            .map_err(std::io::Error::other)?;
-        let cgroup = Arc::new(EnvironmentCgroup {
-            cgroup: Some(cgroup),
-            shared: Arc::clone(&self.shared),
-        });
-        self.jail_in(netns, cgroup, None)
+    /// A rootless environment: its first jail makes the namespaces and hands the listeners
+    /// over (see `service.rs`).
+    fn ready_rootless(&self, maps: &spawn::IdMaps) -> std::io::Result<Ready> {
+        let (server_end, jail_end) = service::pair()?;
+        let start = spawn::Start::Rootless {
+            service: jail_end.as_fd(),
+            maps,
+        };
+        let jail = self.start_jail(start, self.new_cgroup()?, false)?;
+        drop(jail_end);
+        let listeners = match service::receive(&server_end, 2) {
+            Ok(listeners) => listeners,
+            Err(error) => return Err(std::io::Error::other(jail.failure(error))),
+        };
+        let [runtime_api, endpoint] = <[OwnedFd; 2]>::try_from(listeners)
+            .map_err(|_| std::io::Error::other("two listeners expected"))?;
+        Ok(Ready {
+            inside: Inside::Service(server_end),
+            runtime_api: runtime_api.into(),
+            endpoint: endpoint.into(),
+            jail,
+        })
     }
 
-    /// Starts a jail in `netns` in the environment's `cgroup`: the environment's first one,
-    /// which builds the root, or (`join`: the first jail's pidfd) one that starts its program
-    /// in the first jail's namespaces.
-    fn jail_in(
+    fn new_cgroup(&self) -> std::io::Result<Arc<EnvironmentCgroup>> {
+        let cgroup = match &self.shared.cgroups {
+            Some(cgroups) => Some(cgroups.create().map_err(std::io::Error::other)?),
+            None => None,
+        };
+        Ok(Arc::new(EnvironmentCgroup {
+            cgroup,
+            shared: Arc::clone(&self.shared),
+        }))
+    }
+
+    /// Starts an environment's first jail in `netns` (as root) in a new cgroup.
+    fn first_jail(&self, netns: &OwnedFd) -> std::io::Result<PendingJail> {
+        let start = spawn::Start::Privileged {
+            netns: netns.as_fd(),
+            pids: spawn::Pids::New,
+        };
+        self.start_jail(start, self.new_cgroup()?, false)
+    }
+
+    /// Starts a jail in the environment's `cgroup` that starts its program in the namespaces
+    /// of the environment's first jail (`first`, its pidfd).
+    fn joining_jail(
         &self,
-        netns: &OwnedFd,
+        inside: &Inside,
         cgroup: Arc<EnvironmentCgroup>,
-        join: Option<BorrowedFd<'_>>,
+        first: BorrowedFd<'_>,
+    ) -> std::io::Result<PendingJail> {
+        let start = match inside {
+            Inside::Namespace(netns) => spawn::Start::Privileged {
+                netns: netns.as_fd(),
+                pids: spawn::Pids::Joining(first),
+            },
+            Inside::Service(_) => spawn::Start::RootlessJoining { first },
+        };
+        self.start_jail(start, cgroup, true)
+    }
+
+    /// Starts a jail as `start` says and hands it the shared part of the root.
+    fn start_jail(
+        &self,
+        start: spawn::Start<'_>,
+        cgroup: Arc<EnvironmentCgroup>,
+        join: bool,
     ) -> std::io::Result<PendingJail> {
         let base = JailBase {
             root: self.base.clone(),
             cgroup_procs: cgroup.get().map(Cgroup::procs_files).unwrap_or_default(),
-            join: join.is_some(),
+            join,
+            user_namespace: self.rootless.is_some(),
         };
         let mut line = serde_json::to_vec(&base).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        let pids = match join {
-            Some(first) => spawn::Pids::Joining(first),
-            None => spawn::Pids::New,
-        };
-        let spawned = spawn::spawn(&self.jail, netns.as_fd(), pids)?;
+        let spawned = spawn::spawn(&self.jail, start)?;
         let pending = PendingJail {
             parts: Some((spawned, cgroup)),
         };
@@ -284,26 +361,15 @@ impl IsolatedLauncher {
     /// environments ahead of time.
     pub fn start(settings: IsolationSettings) -> Result<IsolatedLauncher, SandboxError> {
         let support = crate::support::probe(&settings.jail);
-        if !support.root {
-            return Err(SandboxError::Unsupported(
-                "full isolation needs root (flint does not build rootless sandboxes)".into(),
-            ));
+        if let Some(blocker) = support.isolation_blocker() {
+            return Err(SandboxError::Unsupported(blocker));
         }
-        support.jail.clone().map_err(SandboxError::Unsupported)?;
-        let layout = support.cgroups.clone().map_err(SandboxError::Unsupported)?;
-        static LAUNCHERS: AtomicU32 = AtomicU32::new(0);
-        let n = LAUNCHERS.fetch_add(1, Ordering::Relaxed);
-        let cgroups = Cgroups::open(
-            layout,
-            Arc::new(cgroup::HostCgroupSys),
-            std::process::id(),
-            n,
-        )
-        .map_err(|e| SandboxError::Unsupported(e.to_string()))?;
-        let stale = cgroups.clean_stale(|pid| Path::new(&format!("/proc/{pid}")).exists());
-        if stale > 0 {
-            tracing::info!(stale, "removed the cgroups of servers that no longer run");
-        }
+        let rootless = !support.root;
+        let cgroups = if rootless {
+            None
+        } else {
+            Some(open_cgroups(&support)?)
+        };
         std::fs::create_dir_all(&settings.root_mount_point).map_err(|source| {
             SandboxError::Prepare {
                 what: format!("the mount point {}", settings.root_mount_point.display()),
@@ -311,6 +377,7 @@ impl IsolatedLauncher {
             }
         })?;
         let egress = match settings.egress_range {
+            _ if rootless => Err("outbound connections need root".to_string()),
             None => Err("egress is turned off".to_string()),
             Some((base, prefix)) => egress::enable(&format!("{base}/{prefix}"))
                 .map(|()| format!("outbound connections through NAT from {base}/{prefix}")),
@@ -325,8 +392,9 @@ impl IsolatedLauncher {
         let jail = CString::new(settings.jail.as_os_str().as_bytes())
             .map_err(|_| SandboxError::Unsupported("the jail path contains a NUL byte".into()))?;
         let reaper = cgroups
-            .instance_dirs()
-            .first()
+            .iter()
+            .flat_map(Cgroups::instance_dirs)
+            .next()
             .and_then(|dir| dir.file_name())
             .map(|name| crate::reaper::start(&settings.jail, &name.to_string_lossy()));
         let reaper = match reaper {
@@ -345,9 +413,10 @@ impl IsolatedLauncher {
         let maker = Arc::new(Maker {
             shared: Arc::clone(&shared),
             jail,
-            base: root_template(&settings.root_mount_point),
+            base: root_template(&settings.root_mount_point, rootless),
             egress: plan,
             next_slot: AtomicU32::new(0),
+            rootless: rootless.then(|| spawn::IdMaps::for_server(SANDBOX_UID, SANDBOX_GID)),
         });
         let refill = Arc::clone(&maker);
         let ready = Ahead::start(
@@ -370,17 +439,28 @@ impl IsolatedLauncher {
 
     /// This launcher's cgroups, one directory per hierarchy (environments are subdirectories).
     pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
-        self.shared.cgroups.instance_dirs().to_vec()
+        self.shared
+            .cgroups
+            .iter()
+            .flat_map(|cgroups| cgroups.instance_dirs().to_vec())
+            .collect()
     }
 
     /// One line on what isolation is in effect, for the server's start message.
     pub fn describe(&self) -> String {
-        let cgroups = format!("cgroup v{}", self.shared.cgroups.layout().version());
         let egress = match &self.egress {
             Ok(how) => how.clone(),
             Err(why) => format!("no egress ({why})"),
         };
-        format!("full isolation: namespaces, {cgroups}, seccomp, uid {SANDBOX_UID}; {egress}")
+        match &self.shared.cgroups {
+            Some(cgroups) => format!(
+                "full isolation: namespaces, cgroup v{}, seccomp, uid {SANDBOX_UID}; {egress}",
+                cgroups.layout().version()
+            ),
+            None => format!(
+                "rootless isolation: a user namespace per environment with mount, pid, ipc, uts and network namespaces, seccomp, uid {SANDBOX_UID}; no memory or CPU limits and no freezing (cgroups need root); {egress}"
+            ),
+        }
     }
 }
 
@@ -390,8 +470,28 @@ impl Drop for IsolatedLauncher {
     }
 }
 
-/// The parts of every environment's root that do not depend on the function.
-fn root_template(mount_point: &Path) -> RootSpec {
+/// Opens this launcher's cgroups and removes those of servers that no longer run.
+fn open_cgroups(support: &crate::HostSupport) -> Result<Cgroups, SandboxError> {
+    let layout = support.cgroups.clone().map_err(SandboxError::Unsupported)?;
+    static LAUNCHERS: AtomicU32 = AtomicU32::new(0);
+    let n = LAUNCHERS.fetch_add(1, Ordering::Relaxed);
+    let cgroups = Cgroups::open(
+        layout,
+        Arc::new(cgroup::HostCgroupSys),
+        std::process::id(),
+        n,
+    )
+    .map_err(|e| SandboxError::Unsupported(e.to_string()))?;
+    let stale = cgroups.clean_stale(|pid| Path::new(&format!("/proc/{pid}")).exists());
+    if stale > 0 {
+        tracing::info!(stale, "removed the cgroups of servers that no longer run");
+    }
+    Ok(cgroups)
+}
+
+/// The parts of every environment's root that do not depend on the function; a rootless one
+/// binds the host's device nodes instead of making them.
+fn root_template(mount_point: &Path, rootless: bool) -> RootSpec {
     let mut host = Vec::new();
     for path in SYSTEM_DIRS.iter().chain(ETC_ENTRIES.iter()).map(Path::new) {
         let Ok(meta) = path.symlink_metadata() else {
@@ -435,6 +535,7 @@ fn root_template(mount_point: &Path) -> RootSpec {
         host,
         generated,
         hostname: HOSTNAME.into(),
+        bind_devices: rootless,
     }
 }
 
@@ -492,7 +593,7 @@ impl Launcher for IsolatedLauncher {
             local_addr: SocketAddr::V4(network::RUNTIME_API),
             endpoint_url: Some(format!("http://{}", network::ENDPOINT)),
             network: Some(Arc::new(Network {
-                netns: ready.netns,
+                inside: ready.inside,
                 forwarder,
                 jail: Mutex::new(Some(ready.jail)),
                 first: Mutex::new(None),
@@ -522,12 +623,15 @@ impl Launcher for IsolatedLauncher {
             Some(pending) => pending,
             None => {
                 let first = network.first.lock().unwrap_or_else(PoisonError::into_inner);
-                match &*first {
-                    Some((cgroup, pidfd)) => {
+                match (&*first, &network.inside) {
+                    (Some((cgroup, pidfd)), inside) => {
                         self.maker
-                            .jail_in(&network.netns, Arc::clone(cgroup), Some(pidfd.as_fd()))
+                            .joining_jail(inside, Arc::clone(cgroup), pidfd.as_fd())
                     }
-                    None => self.maker.jail(&network.netns),
+                    (None, Inside::Namespace(netns)) => self.maker.first_jail(netns),
+                    (None, Inside::Service(_)) => Err(std::io::Error::other(
+                        "the environment's first jail is gone",
+                    )),
                 }
                 .map_err(setup)?
             }
@@ -584,10 +688,17 @@ impl Launcher for IsolatedLauncher {
             cgroup,
             memory_mb: spec.memory_mb,
             cpu_limited: AtomicBool::new(false),
+            runtime_status: None,
             _network: network,
         };
         match tokio::time::timeout(START_TIMEOUT, sandbox.next_status()).await {
-            Ok(Some(line)) if line == "ready" => Ok(Box::new(sandbox)),
+            Ok(Some(line)) if line == "ready" => {
+                let mut sandbox = sandbox;
+                if sandbox.cgroup().is_none() {
+                    sandbox.runtime_status = runtime_status(sandbox.pid);
+                }
+                Ok(Box::new(sandbox))
+            }
             Ok(Some(line)) => {
                 sandbox.kill();
                 Err(
@@ -719,6 +830,9 @@ struct IsolatedSandbox {
     memory_mb: u32,
     /// Whether the CPU share was applied (at the first freeze).
     cpu_limited: AtomicBool,
+    /// Without a cgroup (rootless): `/proc/<pid>/status` of the runtime, for its peak
+    /// resident set.
+    runtime_status: Option<std::fs::File>,
     _network: Arc<Network>,
 }
 
@@ -741,6 +855,14 @@ impl IsolatedSandbox {
             ready.clear_ready();
         }
     }
+}
+
+/// `/proc/<pid>/status` of the program a jail started (the jail's only child once it reported
+/// `ready`), kept open so that it can never describe a process that reuses the pid.
+fn runtime_status(jail: libc::pid_t) -> Option<std::fs::File> {
+    let children = std::fs::read_to_string(format!("/proc/{jail}/task/{jail}/children")).ok()?;
+    let runtime = children.split_whitespace().next()?;
+    std::fs::File::open(format!("/proc/{runtime}/status")).ok()
 }
 
 /// Collects an exited child through its pidfd; `None` while it runs.
@@ -822,7 +944,10 @@ impl Sandbox for IsolatedSandbox {
     }
 
     fn peak_memory_bytes(&self) -> Option<u64> {
-        self.cgroup()?.peak_bytes()
+        match self.cgroup() {
+            Some(cgroup) => cgroup.peak_bytes(),
+            None => crate::process::peak_resident(self.runtime_status.as_ref()?),
+        }
     }
 
     fn freeze(&self) {

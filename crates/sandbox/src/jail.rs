@@ -12,7 +12,7 @@
 //! | 1, 2 | the runtime's stdout and stderr pipes |
 //! | 3 | its configuration: a [`JailBase`] line, later a [`JailLaunch`] line (JSON) |
 //! | 4 | the status pipe it reports on, one line per event |
-//! | 5 | a joining jail only: a pidfd of the environment's first jail |
+//! | 5 | a joining jail: a pidfd of the environment's first jail; a rootless first jail: its end of the service socket (`service.rs`) |
 //!
 //! The work is split so that the slow part happens ahead of time, while the jail waits in a
 //! pool of ready environments: with the first line it joins the environment's cgroup (a cgroup
@@ -23,6 +23,12 @@
 //! function's program. End of file instead of the second line ends the jail quietly. The jail stays as the namespace's init: it reaps orphans and reports how the runtime
 //! ended. Being PID 1 has a second use: when it exits, the kernel kills every process left in
 //! the namespace, so no process of a function outlives its environment.
+//!
+//! Without root ([`JailBase::user_namespace`]), the first jail starts in a user namespace of its
+//! own (see `spawn.rs`), holds capabilities only there, binds the environment's listeners in its
+//! new network namespace and hands them to the server over the service socket, whose requests
+//! it keeps answering while it waits for the runtime. Joining jails enter that user namespace
+//! and the network namespace with the others.
 //!
 //! Status lines: `ready` (the program was executed), `exec <errno>` (it could not be),
 //! `setup <message>` (the sandbox could not be built), `exit <wait status>` (the runtime ended).
@@ -50,6 +56,8 @@ pub(crate) const CONFIG_FD: i32 = 3;
 pub(crate) const STATUS_FD: i32 = 4;
 /// A joining jail's pidfd of the environment's first jail.
 pub(crate) const JOIN_FD: i32 = 5;
+/// A rootless environment's first jail: its end of the service socket.
+pub(crate) const SERVICE_FD: i32 = 5;
 
 /// What the jail prepares ahead of time.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,6 +72,11 @@ pub(crate) struct JailBase {
     /// Lambda.
     #[serde(default)]
     pub(crate) join: bool,
+    /// A rootless environment: the jail runs in a user namespace of its own (or joins the
+    /// first jail's) instead of being root on the host; the first jail makes the environment's
+    /// listeners (see `service.rs`).
+    #[serde(default)]
+    pub(crate) user_namespace: bool,
 }
 
 /// What the jail runs, and the function's part of the root.
@@ -152,15 +165,21 @@ fn run(status: &mut File) -> Result<i32, JailError> {
             source,
         })?;
     }
-    if !base.cgroup_procs.is_empty() {
+    let first_rootless = base.user_namespace && !base.join;
+    if !base.cgroup_procs.is_empty() || first_rootless {
         // A cgroup namespace rooted at the environment's own cgroup hides the host's layout.
         // SAFETY: unshare takes flags only.
         if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {
             return Err(last_os("unshare(CLONE_NEWCGROUP)"));
         }
     }
+    let service = if first_rootless {
+        Some(listen_for_server()?)
+    } else {
+        None
+    };
     if base.join {
-        join_environment()?;
+        join_environment(base.user_namespace)?;
     } else {
         syscalls::run(&mount_plan::plan_base(&base.root), &mut HostSyscalls)?;
     }
@@ -186,6 +205,7 @@ fn run(status: &mut File) -> Result<i32, JailError> {
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| os("pipe2")(e.into()))?;
     let mut child = Child {
         config: &config,
+        set_groups: !base.user_namespace,
         filters: &filters,
         exec: &exec,
         error: error_write.as_raw_fd(),
@@ -215,7 +235,10 @@ fn run(status: &mut File) -> Result<i32, JailError> {
     report_start(status, error_read)?;
     drop((config, filters, exec, line));
     release_heap();
-    Ok(reap_until_exit(status, pid))
+    Ok(match service {
+        Some(service) => serve_until_exit(status, pid, &service),
+        None => reap_until_exit(status, pid),
+    })
 }
 
 /// Hands the heap's free pages back to the kernel. The jail stays alive, idle, for as long as
@@ -232,6 +255,9 @@ const CHILD_STACK: usize = 64 * 1024;
 /// What the runtime's child needs, prepared by the jail.
 struct Child<'a> {
     config: &'a JailLaunch,
+    /// Whether the runtime sets its supplementary groups (a rootless user namespace denies
+    /// setgroups, and maps no group but the sandbox's anyway).
+    set_groups: bool,
     filters: &'a [seccompiler::BpfProgram],
     exec: &'a Exec,
     error: libc::c_int,
@@ -260,9 +286,14 @@ fn prepare_process() -> Result<(), JailError> {
 /// namespace (the root it built, `/tmp` included), uts and ipc, and its pid namespace for the
 /// program this jail starts. A pidfd names that very process, so a pid reused since cannot
 /// lead the jail elsewhere; if the first jail is gone, this fails.
-fn join_environment() -> Result<(), JailError> {
-    let namespaces =
+/// A rootless jail also enters the first jail's user namespace (where it then holds the
+/// capabilities it needs), its network namespace and its cgroup namespace.
+fn join_environment(user_namespace: bool) -> Result<(), JailError> {
+    let mut namespaces =
         libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    if user_namespace {
+        namespaces |= libc::CLONE_NEWUSER | libc::CLONE_NEWNET | libc::CLONE_NEWCGROUP;
+    }
     // SAFETY: setns on the pidfd the launcher handed over; the jail is single-threaded.
     if unsafe { libc::setns(JOIN_FD, namespaces) } != 0 {
         return Err(last_os("setns into the environment"));
@@ -322,7 +353,7 @@ extern "C" fn become_runtime(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the jail's Child, alive while the jail is suspended by vfork.
     let child = unsafe { &*(arg as *const Child<'_>) };
     let exec = child.exec;
-    let step: StepResult = drop_privileges(child.config, exec).and_then(|()| {
+    let step: StepResult = drop_privileges(child, exec).and_then(|()| {
         seccomp::install(child.filters)
             .map_err(|_| ("seccomp", std::io::Error::last_os_error()))?;
         // SAFETY: argv and envp are null-terminated arrays of pointers to C strings that live
@@ -360,7 +391,8 @@ fn check(step: &'static str, rc: libc::c_int) -> StepResult {
 
 /// Becomes the unprivileged sandbox user with no capabilities at all, Lambda's limits and
 /// `no_new_privs`, in the working directory.
-fn drop_privileges(config: &JailLaunch, exec: &Exec) -> StepResult {
+fn drop_privileges(child: &Child<'_>, exec: &Exec) -> StepResult {
+    let config = child.config;
     // SAFETY: each call below takes plain integers or pointers to live, initialised values.
     unsafe {
         check("setsid", if libc::setsid() < 0 { -1 } else { 0 })?;
@@ -379,7 +411,9 @@ fn drop_privileges(config: &JailLaunch, exec: &Exec) -> StepResult {
             )?;
             cap += 1;
         }
-        check("setgroups", libc::setgroups(1, &config.gid))?;
+        if child.set_groups {
+            check("setgroups", libc::setgroups(1, &config.gid))?;
+        }
         check(
             "setresgid",
             libc::setresgid(config.gid, config.gid, config.gid),
@@ -423,20 +457,22 @@ fn drop_privileges(config: &JailLaunch, exec: &Exec) -> StepResult {
     Ok(())
 }
 
-const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+pub(crate) const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
+/// capget/capset's header.
 #[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: libc::c_int,
+pub(crate) struct CapHeader {
+    pub(crate) version: u32,
+    pub(crate) pid: libc::c_int,
 }
 
+/// One 32-bit word of each capability set (version 3 has two).
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
+pub(crate) struct CapData {
+    pub(crate) effective: u32,
+    pub(crate) permitted: u32,
+    pub(crate) inheritable: u32,
 }
 
 /// Waits until the runtime was executed (its error pipe closes) or failed to be, and says so.
@@ -457,6 +493,84 @@ fn report_start(status: &mut File, error: OwnedFd) -> Result<(), JailError> {
         }
     };
     writeln!(status, "{line}").map_err(os("write the status"))
+}
+
+/// A rootless environment's first jail: binds the environment's listeners in its network
+/// namespace and hands them to the server; returns the service socket.
+fn listen_for_server() -> Result<OwnedFd, JailError> {
+    // SAFETY: the launcher hands a rootless first jail descriptor 5 as its service socket.
+    let service = unsafe { OwnedFd::from_raw_fd(SERVICE_FD) };
+    // SAFETY: fcntl on a descriptor this jail owns; the runtime must not inherit it.
+    if unsafe { libc::fcntl(SERVICE_FD, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
+        return Err(last_os("fcntl(FD_CLOEXEC)"));
+    }
+    let (runtime_api, endpoint) =
+        crate::network::listen_inside().map_err(os("bind the environment's listeners"))?;
+    crate::service::send(&service, &[runtime_api.as_raw_fd(), endpoint.as_raw_fd()])
+        .map_err(os("hand the listeners to the server"))?;
+    Ok(service)
+}
+
+/// [`reap_until_exit`] for a rootless environment's first jail, which also answers the
+/// server's requests on the service socket meanwhile. When the server's end closes, the jail
+/// ends, and the environment with it.
+fn serve_until_exit(status: &mut File, runtime: libc::pid_t, service: &OwnedFd) -> i32 {
+    // SIGCHLD is blocked and read from a signalfd, so that one poll waits for both.
+    // SAFETY: sigset_t is plain data initialised by sigemptyset; the calls take valid pointers.
+    let signals = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK)
+    };
+    if signals < 0 {
+        return 1;
+    }
+    // SAFETY: signalfd returned a new descriptor owned here.
+    let signals = unsafe { OwnedFd::from_raw_fd(signals) };
+    loop {
+        loop {
+            let mut wait_status = 0;
+            // SAFETY: waitpid writes the status into a live integer.
+            let pid = unsafe { libc::waitpid(-1, &mut wait_status, libc::WNOHANG) };
+            if pid == runtime {
+                let _ = writeln!(status, "exit {wait_status}");
+                return 0;
+            }
+            if pid == 0 {
+                break;
+            }
+            if pid < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                return 1;
+            }
+        }
+        let mut polled = [
+            libc::pollfd {
+                fd: signals.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: service.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: poll reads and writes the two live pollfd entries.
+        if unsafe { libc::poll(polled.as_mut_ptr(), 2, -1) } < 0 {
+            continue;
+        }
+        if polled[0].revents != 0 {
+            let mut info = [0u8; 128];
+            // SAFETY: reads at most 128 bytes into a live buffer; the descriptor is
+            // non-blocking, and the children are reaped above whatever it holds.
+            while unsafe { libc::read(signals.as_raw_fd(), info.as_mut_ptr().cast(), 128) } > 0 {}
+        }
+        if polled[1].revents != 0 && !matches!(crate::service::answer(service), Ok(true)) {
+            return 0;
+        }
+    }
 }
 
 /// Reaps every child (orphans of the runtime included) until the runtime itself ends, then

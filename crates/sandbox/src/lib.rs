@@ -31,6 +31,7 @@ mod network;
 mod process;
 mod reaper;
 mod seccomp;
+mod service;
 mod spawn;
 mod support;
 mod syscalls;
@@ -98,7 +99,7 @@ pub struct Prepared {
 /// and the sandbox prepared for it; released when dropped.
 #[derive(Debug)]
 pub struct Network {
-    netns: OwnedFd,
+    inside: Inside,
     forwarder: tokio::task::JoinHandle<()>,
     /// The jail made ahead for the environment's first process.
     jail: std::sync::Mutex<Option<isolated::PendingJail>>,
@@ -111,14 +112,32 @@ impl Network {
     /// Connects to `127.0.0.1:port` inside the environment (`sandbox.localdomain:port`), as
     /// the platform does to push telemetry to an extension's listener.
     pub async fn connect_inside(&self, port: u16) -> std::io::Result<tokio::net::TcpStream> {
-        let netns = self.netns.try_clone()?;
-        let stream = tokio::task::spawn_blocking(move || network::connect_inside(&netns, port))
-            .await
-            .map_err(std::io::Error::other)??;
+        let stream = match &self.inside {
+            Inside::Namespace(netns) => {
+                let netns = netns.try_clone()?;
+                tokio::task::spawn_blocking(move || network::connect_inside(&netns, port)).await
+            }
+            Inside::Service(service) => {
+                let service = service.try_clone()?;
+                tokio::task::spawn_blocking(move || service::connect_inside(&service, port)).await
+            }
+        }
+        .map_err(std::io::Error::other)??;
         stream.set_nonblocking(true)?;
         stream.set_nodelay(true)?;
         tokio::net::TcpStream::from_std(stream)
     }
+}
+
+/// How the server acts inside an environment's network namespace.
+#[derive(Debug)]
+enum Inside {
+    /// As root: the namespace itself, which a thread of the server enters.
+    Namespace(OwnedFd),
+    /// Rootless: the service socket of the environment's first jail, which makes sockets in
+    /// the namespace for the server (see `service.rs`). Requests may interleave: every answer
+    /// is the same, a fresh socket.
+    Service(OwnedFd),
 }
 
 impl Drop for Network {

@@ -50,6 +50,11 @@ pub(crate) enum Op {
         major: u32,
         minor: u32,
     },
+    /// Binds a host device node onto an empty file (keeping the host mount's flags).
+    BindDevice {
+        source: PathBuf,
+        target: PathBuf,
+    },
     /// A proc file system of the environment's own pid namespace.
     MountProc {
         target: PathBuf,
@@ -88,6 +93,10 @@ pub(crate) struct RootSpec {
     /// Files written into the root: `/etc/hosts`, `/etc/passwd`, ...
     pub(crate) generated: Vec<(PathBuf, String)>,
     pub(crate) hostname: String,
+    /// Bind the host's device nodes into `/dev` instead of making them (a user namespace may
+    /// not make device nodes).
+    #[serde(default)]
+    pub(crate) bind_devices: bool,
 }
 
 /// The part of the root that belongs to one function.
@@ -228,14 +237,24 @@ fn plan_dev(spec: &RootSpec, ops: &mut Vec<Op>) {
         target: dev.clone(),
         options: "size=64k,mode=755".into(),
         noexec: true,
-        devices: true,
+        devices: !spec.bind_devices,
     });
     for (name, major, minor) in DEVICES {
-        ops.push(Op::MakeDevice {
-            path: dev.join(name),
-            major,
-            minor,
-        });
+        if spec.bind_devices {
+            ops.push(Op::MakeFile {
+                path: dev.join(name),
+            });
+            ops.push(Op::BindDevice {
+                source: Path::new("/dev").join(name),
+                target: dev.join(name),
+            });
+        } else {
+            ops.push(Op::MakeDevice {
+                path: dev.join(name),
+                major,
+                minor,
+            });
+        }
     }
     for (name, target) in DEV_LINKS {
         ops.push(Op::Symlink {
@@ -264,6 +283,7 @@ mod tests {
             ],
             generated: vec![("/etc/hosts".into(), "127.0.0.1 localhost\n".into())],
             hostname: "sandbox".into(),
+            bind_devices: false,
         }
     }
 
@@ -343,6 +363,37 @@ mod tests {
             },
         ]);
         assert_eq!(plan_base(&spec()), expect);
+    }
+
+    #[test]
+    fn a_rootless_root_binds_the_hosts_device_nodes() {
+        let spec = RootSpec {
+            bind_devices: true,
+            ..spec()
+        };
+        let plan = plan_base(&spec);
+        assert!(plan.contains(&Op::MountTmpfs {
+            target: "/run/flint/root/dev".into(),
+            options: "size=64k,mode=755".into(),
+            noexec: true,
+            devices: false,
+        }));
+        assert!(!plan.iter().any(|op| matches!(op, Op::MakeDevice { .. })));
+        for name in ["null", "zero", "full", "random", "urandom"] {
+            let target = PathBuf::from(format!("/run/flint/root/dev/{name}"));
+            let file = plan.iter().position(|op| {
+                *op == Op::MakeFile {
+                    path: target.clone(),
+                }
+            });
+            let bind = plan.iter().position(|op| {
+                *op == Op::BindDevice {
+                    source: PathBuf::from(format!("/dev/{name}")),
+                    target: target.clone(),
+                }
+            });
+            assert!(file.is_some() && file < bind, "{name}: {plan:?}");
+        }
     }
 
     #[test]

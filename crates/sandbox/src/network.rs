@@ -53,16 +53,23 @@ pub(crate) fn create_namespace() -> io::Result<(OwnedFd, TcpListener, TcpListene
                     return Err(io::Error::last_os_error());
                 }
                 let netns: OwnedFd = std::fs::File::open("/proc/thread-self/ns/net")?.into();
-                loopback_up()?;
-                let runtime_api = TcpListener::bind(RUNTIME_API)?;
-                let endpoint = TcpListener::bind(ENDPOINT)?;
-                runtime_api.set_nonblocking(true)?;
-                endpoint.set_nonblocking(true)?;
+                let (runtime_api, endpoint) = listen_inside()?;
                 Ok((netns, runtime_api, endpoint))
             })
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the namespace thread panicked")))
     })
+}
+
+/// In the calling thread's (new) network namespace: brings the loopback up and binds the
+/// Runtime API listener and the one forwarding to flint's API (non-blocking).
+pub(crate) fn listen_inside() -> io::Result<(TcpListener, TcpListener)> {
+    loopback_up()?;
+    let runtime_api = TcpListener::bind(RUNTIME_API)?;
+    let endpoint = TcpListener::bind(ENDPOINT)?;
+    runtime_api.set_nonblocking(true)?;
+    endpoint.set_nonblocking(true)?;
+    Ok((runtime_api, endpoint))
 }
 
 /// Connects to `127.0.0.1:port` inside `netns`, from a thread of its own that enters it (the

@@ -119,13 +119,18 @@ impl Sandbox for ProcessSandbox {
 
     fn peak_memory_bytes(&self) -> Option<u64> {
         // Without a cgroup, the runtime process's own peak resident set is the best measure.
-        let mut buffer = [0u8; 4096];
-        let read = self.status.as_ref()?.read_at(&mut buffer, 0).ok()?;
-        let status = std::str::from_utf8(&buffer[..read]).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb * 1024)
+        peak_resident(self.status.as_ref()?)
     }
+}
+
+/// The peak resident set (`VmHWM`) in an open `/proc/<pid>/status`, reread in place.
+pub(crate) fn peak_resident(status: &File) -> Option<u64> {
+    let mut buffer = [0u8; 4096];
+    let read = status.read_at(&mut buffer, 0).ok()?;
+    let status = std::str::from_utf8(&buffer[..read]).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 impl Drop for ProcessSandbox {

@@ -8,10 +8,10 @@ use crate::cgroup::{self, Layout};
 /// The findings about one host.
 #[derive(Debug, Clone)]
 pub struct HostSupport {
-    /// Whether flint runs as root (full isolation needs it).
+    /// Whether flint runs as root (full isolation needs it; without it, isolation is rootless).
     pub root: bool,
     pub(crate) cgroups: Result<Layout, String>,
-    /// Whether unprivileged user namespaces are enabled (informative: flint needs root).
+    /// Whether this user can make user namespaces (rootless isolation needs them).
     pub user_namespaces: Result<(), String>,
     pub seccomp: Result<(), String>,
     pub(crate) jail: Result<PathBuf, String>,
@@ -27,15 +27,19 @@ pub struct Finding {
 }
 
 impl HostSupport {
-    /// Why full isolation is impossible here, if it is.
+    /// Why isolation is impossible here, if it is. As root it is full isolation; otherwise it
+    /// is rootless, which needs user namespaces.
     pub fn isolation_blocker(&self) -> Option<String> {
-        if !self.root {
-            return Some(match &self.user_namespaces {
-                Ok(()) => "flint does not run as root, and it builds sandboxes as root only (rootless sandboxes with user namespaces are not supported)".into(),
-                Err(why) => format!("flint does not run as root, and user namespaces are unavailable ({why})"),
-            });
+        if !self.root
+            && let Err(why) = &self.user_namespaces
+        {
+            return Some(format!(
+                "flint does not run as root, and user namespaces are unavailable ({why})"
+            ));
         }
-        if let Err(why) = &self.cgroups {
+        if self.root
+            && let Err(why) = &self.cgroups
+        {
             return Some(format!("no usable cgroups: {why}"));
         }
         if let Err(why) = &self.seccomp {
@@ -67,18 +71,28 @@ impl HostSupport {
                 if self.root {
                     Ok("flint runs as root: it can build namespaces, mounts and cgroups".into())
                 } else {
-                    Err("flint does not run as root".into())
+                    Err("flint does not run as root: isolation is rootless, in user namespaces".into())
                 },
             ),
             finding(
                 "user namespaces",
-                self.user_namespaces
-                    .clone()
-                    .map(|()| "enabled (flint does not use them: it needs root)".into()),
+                self.user_namespaces.clone().map(|()| {
+                    if self.root {
+                        "available (not needed as root)".into()
+                    } else {
+                        "available: every environment gets one, in which flint's user is the sandbox user".into()
+                    }
+                }),
             ),
             finding(
                 "cgroups",
-                self.cgroups.clone().map(|layout| match layout {
+                self.cgroups.clone().and_then(|layout| {
+                    if self.root {
+                        Ok(layout)
+                    } else {
+                        Err("need root: rootless environments have no memory or CPU limits and are not frozen when idle".into())
+                    }
+                }).map(|layout| match layout {
                     Layout::V1 { memory, .. } => format!(
                         "cgroup v1 (memory, cpu, pids, freezer); environments under {}/flint",
                         memory.display()
@@ -134,7 +148,36 @@ pub(crate) fn probe_cgroups() -> Result<Layout, String> {
     })
 }
 
+/// Whether this user can make a user namespace: the kernel's switches, then a real try in a
+/// child process (a multi-threaded process cannot make one itself).
 fn probe_user_namespaces() -> Result<(), String> {
+    user_namespace_switches()?;
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new("/proc/self/exe");
+    command
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: the closure runs in the child between fork and exec and only calls unshare and
+    // _exit, which are async-signal-safe; it allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::unshare(libc::CLONE_NEWUSER) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // Made: end here instead of executing anything.
+            libc::_exit(0)
+        });
+    }
+    match command.status() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("making one failed ({status})")),
+        Err(error) => Err(format!("making one failed: {error}")),
+    }
+}
+
+fn user_namespace_switches() -> Result<(), String> {
     let max = std::fs::read_to_string("/proc/sys/user/max_user_namespaces").unwrap_or_default();
     if max.trim() == "0" {
         return Err("user.max_user_namespaces is 0".into());

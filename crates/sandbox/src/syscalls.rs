@@ -151,6 +151,13 @@ impl Syscalls for HostSyscalls {
                     | libc::MS_NODEV;
                 mount(None, &target, None, flags | locked_flags(&target)?, None)
             }
+            Op::BindDevice { source, target } => mount(
+                Some(&c_path(source)?),
+                &c_path(target)?,
+                None,
+                libc::MS_BIND,
+                None,
+            ),
             Op::MakeDevice { path, major, minor } => {
                 let c = c_path(path)?;
                 // SAFETY: `c` is NUL-terminated; makedev only combines numbers.
