@@ -170,6 +170,8 @@ struct Maker {
     next_slot: AtomicU32,
     /// Without root: the id maps of every environment's user namespace.
     rootless: Option<spawn::IdMaps>,
+    /// `flint-init`'s memory file, which jails become once their program runs.
+    init: Option<OwnedFd>,
 }
 
 /// An environment made ahead of time: its network namespace with the Runtime API and
@@ -344,7 +346,7 @@ impl Maker {
         };
         let mut line = serde_json::to_vec(&base).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        let spawned = spawn::spawn(&self.jail, start)?;
+        let spawned = spawn::spawn(&self.jail, start, self.init.as_ref().map(AsFd::as_fd))?;
         let pending = PendingJail {
             parts: Some((spawned, cgroup)),
         };
@@ -417,6 +419,10 @@ impl IsolatedLauncher {
             egress: plan,
             next_slot: AtomicU32::new(0),
             rootless: rootless.then(|| spawn::IdMaps::for_server(SANDBOX_UID, SANDBOX_GID)),
+            init: crate::init::memory_file().map_err(|source| SandboxError::Prepare {
+                what: "flint-init".into(),
+                source,
+            })?,
         });
         let refill = Arc::clone(&maker);
         let ready = Ahead::start(

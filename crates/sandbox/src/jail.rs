@@ -13,6 +13,7 @@
 //! | 3 | its configuration: a [`JailBase`] line, later a [`JailLaunch`] line (JSON) |
 //! | 4 | the status pipe it reports on, one line per event |
 //! | 5 | a joining jail: a pidfd of the environment's first jail; a rootless first jail: its end of the service socket (`service.rs`) |
+//! | 6 | `flint-init`'s memory file, where there is one (`init.rs`) |
 //!
 //! The work is split so that the slow part happens ahead of time, while the jail waits in a
 //! pool of ready environments: with the first line it joins the environment's cgroup (a cgroup
@@ -20,8 +21,11 @@
 //! shared part of the mount tree ([`mount_plan::plan_base`]). With the second line, on the cold
 //! start, it adds the function's code, layers, runtime and `/tmp`, switches to the new root and
 //! forks the runtime, which drops every privilege, installs the seccomp filter and execs the
-//! function's program. End of file instead of the second line ends the jail quietly. The jail stays as the namespace's init: it reaps orphans and reports how the runtime
-//! ended. Being PID 1 has a second use: when it exits, the kernel kills every process left in
+//! function's program. End of file instead of the second line ends the jail quietly. The jail
+//! then becomes the namespace's init: it executes `flint-init`, a program of a few pages that
+//! reaps orphans and reports how the runtime ended, so that an idle environment does not keep
+//! the jail's memory (where `flint-init` is missing, or the jail serves a rootless environment,
+//! the jail does that itself). Being PID 1 has a second use: when it exits, the kernel kills every process left in
 //! the namespace, so no process of a function outlives its environment.
 //!
 //! Without root ([`JailBase::user_namespace`]), the first jail starts in a user namespace of its
@@ -58,6 +62,8 @@ pub(crate) const STATUS_FD: i32 = 4;
 pub(crate) const JOIN_FD: i32 = 5;
 /// A rootless environment's first jail: its end of the service socket.
 pub(crate) const SERVICE_FD: i32 = 5;
+/// `flint-init`'s memory file.
+pub(crate) const INIT_FD: i32 = 6;
 
 /// What the jail prepares ahead of time.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -233,11 +239,17 @@ fn run(status: &mut File) -> Result<i32, JailError> {
     drop(stack);
     drop(error_write);
     report_start(status, error_read)?;
-    drop((config, filters, exec, line));
-    release_heap();
+    drop((config, filters, exec, line, base));
     Ok(match service {
-        Some(service) => serve_until_exit(status, pid, &service),
-        None => reap_until_exit(status, pid),
+        Some(service) => {
+            release_heap();
+            serve_until_exit(status, pid, &service)
+        }
+        None => {
+            become_init(pid);
+            release_heap();
+            reap_until_exit(status, pid)
+        }
     })
 }
 
@@ -279,7 +291,41 @@ fn prepare_process() -> Result<(), JailError> {
             return Err(last_os("fcntl(FD_CLOEXEC)"));
         }
     }
+    // Not the runtime's either; absent where there is no flint-init (EBADF is fine then).
+    // SAFETY: fcntl on a descriptor number; a wrong one only returns EBADF.
+    unsafe { libc::fcntl(INIT_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
     Ok(())
+}
+
+/// Executes `flint-init` (descriptor [`INIT_FD`]) in the jail's place to wait for `runtime`,
+/// keeping the status pipe. Returns only if that is impossible (no such program here), and
+/// the jail then waits itself.
+fn become_init(runtime: libc::pid_t) {
+    let mut pid = [0u8; 16];
+    let mut cursor = std::io::Cursor::new(&mut pid[..15]);
+    if write!(cursor, "{runtime}").is_err() {
+        return;
+    }
+    let argv: [*mut libc::c_char; 3] = [
+        c"flint-init".as_ptr().cast_mut(),
+        pid.as_mut_ptr().cast(),
+        std::ptr::null_mut(),
+    ];
+    let envp: [*mut libc::c_char; 1] = [std::ptr::null_mut()];
+    // SAFETY: fcntl clears close-on-exec of the status pipe, which flint-init reports on; argv
+    // and envp are null-terminated arrays of NUL-terminated strings alive across the call,
+    // which returns only on failure.
+    unsafe {
+        libc::fcntl(STATUS_FD, libc::F_SETFD, 0);
+        libc::execveat(
+            INIT_FD,
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+        libc::fcntl(STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
 }
 
 /// Enters the namespaces of the environment's first jail (its pidfd is [`JOIN_FD`]): its mount

@@ -24,6 +24,7 @@ mod cgroup;
 mod egress;
 mod exit;
 mod forward;
+mod init;
 mod isolated;
 mod jail;
 mod mount_plan;

@@ -20,7 +20,8 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::jail::{
-    CONFIG_FD, CapData, CapHeader, JOIN_FD, LINUX_CAPABILITY_VERSION_3, SERVICE_FD, STATUS_FD,
+    CONFIG_FD, CapData, CapHeader, INIT_FD, JOIN_FD, LINUX_CAPABILITY_VERSION_3, SERVICE_FD,
+    STATUS_FD,
 };
 
 /// The namespaces every jail started as root gets new (its network namespace is prepared
@@ -104,12 +105,12 @@ pub(crate) struct Spawned {
     pub(crate) config: OwnedFd,
 }
 
-/// What the child needs, prepared by the parent: descriptors to install as 0..count (0..=4,
-/// and 5 for a joining jail or a rootless first one), the network namespace to enter (or -1),
-/// the id maps to write (or null) and the program.
+/// What the child needs, prepared by the parent: descriptors to install as 0..=6 (-1 leaves
+/// that number closed: 5 is only for a joining jail or a rootless first one, 6 only where
+/// `flint-init` exists), the network namespace to enter (or -1), the id maps to write (or
+/// null) and the program.
 struct ChildArgs {
-    fds: [RawFd; 6],
-    count: usize,
+    fds: [RawFd; FDS],
     netns: RawFd,
     uid_map: *const libc::c_char,
     gid_map: *const libc::c_char,
@@ -119,6 +120,8 @@ struct ChildArgs {
 }
 
 const CHILD_STACK: usize = 64 * 1024;
+/// Descriptors a jail starts with.
+const FDS: usize = 7;
 
 /// The jail's argv[0]: a program that embeds the jail (the `flint` binary) recognises it by
 /// this name.
@@ -128,8 +131,12 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)
 }
 
-/// Starts `jail` as `start` says.
-pub(crate) fn spawn(jail: &CString, start: Start<'_>) -> io::Result<Spawned> {
+/// Starts `jail` as `start` says, with `init` (a `flint-init` memory file) where there is one.
+pub(crate) fn spawn(
+    jail: &CString,
+    start: Start<'_>,
+    init: Option<BorrowedFd<'_>>,
+) -> io::Result<Spawned> {
     let null = std::fs::File::open("/dev/null")?;
     let (stdout_read, stdout_write) = pipe()?;
     let (stderr_read, stderr_write) = pipe()?;
@@ -160,8 +167,8 @@ pub(crate) fn spawn(jail: &CString, start: Start<'_>) -> io::Result<Spawned> {
             config_read.as_raw_fd(),
             status_write.as_raw_fd(),
             fifth.map_or(-1, |fd| fd.as_raw_fd()),
+            init.map_or(-1, |fd| fd.as_raw_fd()),
         ],
-        count: if fifth.is_some() { 6 } else { 5 },
         netns,
         uid_map: maps.map_or(std::ptr::null(), |maps| maps.uid_map.as_ptr()),
         gid_map: maps.map_or(std::ptr::null(), |maps| maps.gid_map.as_ptr()),
@@ -232,23 +239,28 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
         if !args.uid_map.is_null() && !become_sandbox_user(args) {
             return 125;
         }
-        // Move the sources out of the way of 0..count before installing them, so no dup2
+        // Move the sources out of the way of 0..FDS before installing them, so no dup2
         // overwrites a source that is still needed.
-        let mut high = [0; 6];
-        for (high, fd) in high.iter_mut().zip(args.fds).take(args.count) {
-            *high = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10);
-            if *high < 0 {
-                return 127;
+        let mut high = [-1; FDS];
+        for (high, fd) in high.iter_mut().zip(args.fds) {
+            if fd >= 0 {
+                *high = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10);
+                if *high < 0 {
+                    return 127;
+                }
             }
         }
-        for (target, fd) in high.iter().enumerate().take(args.count) {
-            // dup2 clears close-on-exec on the target.
-            if libc::dup2(*fd, target as libc::c_int) < 0 {
+        for (target, fd) in high.iter().enumerate() {
+            let target = target as libc::c_int;
+            if *fd < 0 {
+                libc::close(target);
+            } else if libc::dup2(*fd, target) < 0 {
+                // (dup2 clears close-on-exec on the target.)
                 return 127;
             }
         }
         // Everything else of the server stays out of the environment.
-        libc::syscall(libc::SYS_close_range, args.count as u32, u32::MAX, 0u32);
+        libc::syscall(libc::SYS_close_range, FDS as u32, u32::MAX, 0u32);
         libc::execve(args.program, args.argv.as_ptr(), args.envp.as_ptr());
     }
     127
@@ -320,7 +332,8 @@ unsafe fn write_file(path: &CStr, contents: *const libc::c_char) -> bool {
 }
 
 /// Fixed positions the jail expects; a compile-time check that the table above matches.
-const _: () = assert!(CONFIG_FD == 3 && STATUS_FD == 4 && JOIN_FD == 5 && SERVICE_FD == 5);
+const _: () =
+    assert!(CONFIG_FD == 3 && STATUS_FD == 4 && JOIN_FD == 5 && SERVICE_FD == 5 && INIT_FD == 6);
 
 #[cfg(test)]
 mod tests {

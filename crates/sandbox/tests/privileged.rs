@@ -213,7 +213,8 @@ async fn sees_only_its_own_processes() {
         .await;
     let count: u32 = out.lines().next().unwrap().trim().parse().unwrap();
     assert!(count < 10, "{out}");
-    contains(&out, "flint-jail\n");
+    // PID 1 is the jail, which became flint-init once the runtime ran.
+    contains(&out, "flint-init\n");
 }
 
 #[tokio::test]
