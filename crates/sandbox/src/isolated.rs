@@ -415,7 +415,12 @@ impl IsolatedLauncher {
         let maker = Arc::new(Maker {
             shared: Arc::clone(&shared),
             jail,
-            base: root_template(&settings.root_mount_point, rootless),
+            base: root_template(&settings.root_mount_point, rootless).map_err(|source| {
+                SandboxError::Prepare {
+                    what: "the generated /etc files".into(),
+                    source,
+                }
+            })?,
             egress: plan,
             next_slot: AtomicU32::new(0),
             rootless: rootless.then(|| spawn::IdMaps::for_server(SANDBOX_UID, SANDBOX_GID)),
@@ -496,8 +501,9 @@ fn open_cgroups(support: &crate::HostSupport) -> Result<Cgroups, SandboxError> {
 }
 
 /// The parts of every environment's root that do not depend on the function; a rootless one
-/// binds the host's device nodes instead of making them.
-fn root_template(mount_point: &Path, rootless: bool) -> RootSpec {
+/// binds the host's device nodes instead of making them. The generated `/etc` files are
+/// written to `sandbox-etc` beside the mount point, once.
+fn root_template(mount_point: &Path, rootless: bool) -> std::io::Result<RootSpec> {
     let mut host = Vec::new();
     for path in SYSTEM_DIRS.iter().chain(ETC_ENTRIES.iter()).map(Path::new) {
         let Ok(meta) = path.symlink_metadata() else {
@@ -536,13 +542,31 @@ fn root_template(mount_point: &Path, rootless: bool) -> RootSpec {
             format!("root:x:0:\n{SANDBOX_USER}:x:{SANDBOX_GID}:\n"),
         ),
     ];
-    RootSpec {
+    let dir = mount_point.with_file_name("sandbox-etc");
+    std::fs::create_dir_all(&dir)?;
+    for (path, contents) in generated {
+        let name = path.file_name().unwrap_or_default();
+        let source = dir.join(name);
+        // Servers sharing a host write the same files: each replaces them whole.
+        let partial = dir.join(format!(
+            ".{}.{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        std::fs::write(&partial, contents)?;
+        std::fs::set_permissions(
+            &partial,
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )?;
+        std::fs::rename(&partial, &source)?;
+        host.push(HostEntry::FileAt { source, path });
+    }
+    Ok(RootSpec {
         new_root: mount_point.to_path_buf(),
         host,
-        generated,
         hostname: HOSTNAME.into(),
         bind_devices: rootless,
-    }
+    })
 }
 
 /// The installation an interpreter outside the system directories belongs to (a pyenv or nvm

@@ -35,10 +35,6 @@ pub(crate) enum Op {
         target: PathBuf,
         link: PathBuf,
     },
-    WriteFile {
-        path: PathBuf,
-        contents: String,
-    },
     /// A recursive bind mount, then made read-only, nosuid and nodev.
     BindReadOnly {
         source: PathBuf,
@@ -80,6 +76,13 @@ pub(crate) enum HostEntry {
         path: PathBuf,
         target: PathBuf,
     },
+    /// A host file shown at another path: the files the launcher generates for every root
+    /// (`/etc/hosts`, `/etc/passwd`, ...), written once on the host and bound read-only, so
+    /// that no environment holds a page of its own for each.
+    FileAt {
+        source: PathBuf,
+        path: PathBuf,
+    },
 }
 
 /// The part of the root every function sees, built ahead of time.
@@ -88,10 +91,9 @@ pub(crate) struct RootSpec {
     /// An empty host directory the new root's tmpfs is mounted on (inside the environment's
     /// own mount namespace, so the host never sees it).
     pub(crate) new_root: PathBuf,
-    /// System directories and `/etc` entries of the host, each at its host path.
+    /// System directories and `/etc` entries of the host, each at its host path, and the
+    /// generated files.
     pub(crate) host: Vec<HostEntry>,
-    /// Files written into the root: `/etc/hosts`, `/etc/passwd`, ...
-    pub(crate) generated: Vec<(PathBuf, String)>,
     pub(crate) hostname: String,
     /// Bind the host's device nodes into `/dev` instead of making them (a user namespace may
     /// not make device nodes).
@@ -154,20 +156,8 @@ pub(crate) fn plan_base(spec: &RootSpec) -> Vec<Op> {
                     target: under(root, path),
                 });
             }
-            HostEntry::File(path) => {
-                if let Some(parent) = path.parent() {
-                    ops.push(Op::MakeDir {
-                        path: under(root, parent),
-                    });
-                }
-                ops.push(Op::MakeFile {
-                    path: under(root, path),
-                });
-                ops.push(Op::BindReadOnly {
-                    source: path.clone(),
-                    target: under(root, path),
-                });
-            }
+            HostEntry::File(path) => bind_file(root, path, path, &mut ops),
+            HostEntry::FileAt { source, path } => bind_file(root, source, path, &mut ops),
             HostEntry::Symlink { path, target } => {
                 if let Some(parent) = path.parent() {
                     ops.push(Op::MakeDir {
@@ -181,17 +171,6 @@ pub(crate) fn plan_base(spec: &RootSpec) -> Vec<Op> {
             }
         }
     }
-    for (path, contents) in &spec.generated {
-        if let Some(parent) = path.parent() {
-            ops.push(Op::MakeDir {
-                path: under(root, parent),
-            });
-        }
-        ops.push(Op::WriteFile {
-            path: under(root, path),
-            contents: contents.clone(),
-        });
-    }
     let proc = under(root, Path::new("/proc"));
     ops.push(Op::MakeDir { path: proc.clone() });
     ops.push(Op::MountProc { target: proc });
@@ -200,6 +179,22 @@ pub(crate) fn plan_base(spec: &RootSpec) -> Vec<Op> {
         name: spec.hostname.clone(),
     });
     ops
+}
+
+/// Binds host file `source` read-only at `path` inside `root`.
+fn bind_file(root: &Path, source: &Path, path: &Path, ops: &mut Vec<Op>) {
+    if let Some(parent) = path.parent() {
+        ops.push(Op::MakeDir {
+            path: under(root, parent),
+        });
+    }
+    ops.push(Op::MakeFile {
+        path: under(root, path),
+    });
+    ops.push(Op::BindReadOnly {
+        source: source.to_path_buf(),
+        target: under(root, path),
+    });
 }
 
 /// The operations that add one function's part to a root built by [`plan_base`] at `root`,
@@ -280,8 +275,11 @@ mod tests {
                     target: "usr/bin".into(),
                 },
                 HostEntry::File("/etc/ld.so.cache".into()),
+                HostEntry::FileAt {
+                    source: "/run/flint/sandbox-etc/hosts".into(),
+                    path: "/etc/hosts".into(),
+                },
             ],
-            generated: vec![("/etc/hosts".into(), "127.0.0.1 localhost\n".into())],
             hostname: "sandbox".into(),
             bind_devices: false,
         }
@@ -329,10 +327,10 @@ mod tests {
             },
             bind("/etc/ld.so.cache", "/run/flint/root/etc/ld.so.cache"),
             make_dir("/run/flint/root/etc"),
-            Op::WriteFile {
+            Op::MakeFile {
                 path: "/run/flint/root/etc/hosts".into(),
-                contents: "127.0.0.1 localhost\n".into(),
             },
+            bind("/run/flint/sandbox-etc/hosts", "/run/flint/root/etc/hosts"),
             make_dir("/run/flint/root/proc"),
             Op::MountProc {
                 target: "/run/flint/root/proc".into(),

@@ -134,7 +134,6 @@ impl Syscalls for HostSyscalls {
                 .open(path)
                 .map(drop),
             Op::Symlink { target, link } => std::os::unix::fs::symlink(target, link),
-            Op::WriteFile { path, contents } => std::fs::write(path, contents),
             Op::BindReadOnly { source, target } => {
                 let target = c_path(target)?;
                 mount(
