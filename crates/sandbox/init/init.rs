@@ -21,6 +21,8 @@ use core::arch::{asm, naked_asm};
 
 const SYS_WRITE: usize = 1;
 const SYS_PRCTL: usize = 157;
+const SYS_SCHED_SETSCHEDULER: usize = 144;
+const SCHED_OTHER: usize = 0;
 const PR_SET_NAME: usize = 15;
 const SYS_WAIT4: usize = 61;
 const SYS_EXIT_GROUP: usize = 231;
@@ -54,6 +56,18 @@ unsafe extern "C" fn start(stack: *const usize) -> ! {
     if argc < 2 {
         exit(2)
     }
+    // The jail executed this at idle priority (see `become_init` in jail.rs).
+    let param: i32 = 0;
+    // SAFETY: sched_setscheduler reads a live sched_param (one int, the priority).
+    unsafe {
+        syscall4(
+            SYS_SCHED_SETSCHEDULER,
+            0,
+            SCHED_OTHER,
+            &param as *const i32 as usize,
+            0,
+        )
+    };
     // Executed from a memory file, the process would be named after it (`memfd:flint-ini`).
     // SAFETY: PR_SET_NAME reads a NUL-terminated name of at most 16 bytes.
     unsafe {

@@ -547,11 +547,14 @@ fn root_template(mount_point: &Path, rootless: bool) -> std::io::Result<RootSpec
     for (path, contents) in generated {
         let name = path.file_name().unwrap_or_default();
         let source = dir.join(name);
-        // Servers sharing a host write the same files: each replaces them whole.
+        // Servers sharing a host (and launchers sharing a process) write the same files: each
+        // replaces them whole, from a partial file of its own.
+        static PARTIALS: AtomicU32 = AtomicU32::new(0);
         let partial = dir.join(format!(
-            ".{}.{}",
+            ".{}.{}.{}",
             name.to_string_lossy(),
-            std::process::id()
+            std::process::id(),
+            PARTIALS.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::write(&partial, contents)?;
         std::fs::set_permissions(

@@ -312,11 +312,16 @@ fn become_init(runtime: libc::pid_t) {
         std::ptr::null_mut(),
     ];
     let envp: [*mut libc::c_char; 1] = [std::ptr::null_mut()];
-    // SAFETY: fcntl clears close-on-exec of the status pipe, which flint-init reports on; argv
-    // and envp are null-terminated arrays of NUL-terminated strings alive across the call,
-    // which returns only on failure.
+    // The exec (which also frees the jail's memory) runs at idle priority, so that on a busy
+    // host it never takes a CPU from the cold start it comes right after; flint-init goes back
+    // to normal priority first thing.
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: fcntl clears close-on-exec of the status pipe, which flint-init reports on;
+    // sched_setscheduler reads a live sched_param; argv and envp are null-terminated arrays of
+    // NUL-terminated strings alive across the call, which returns only on failure.
     unsafe {
         libc::fcntl(STATUS_FD, libc::F_SETFD, 0);
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
         libc::execveat(
             INIT_FD,
             c"".as_ptr(),
@@ -324,6 +329,7 @@ fn become_init(runtime: libc::pid_t) {
             envp.as_ptr(),
             libc::AT_EMPTY_PATH,
         );
+        libc::sched_setscheduler(0, libc::SCHED_OTHER, &param);
         libc::fcntl(STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC);
     }
 }

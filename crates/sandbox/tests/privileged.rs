@@ -213,8 +213,12 @@ async fn sees_only_its_own_processes() {
         .await;
     let count: u32 = out.lines().next().unwrap().trim().parse().unwrap();
     assert!(count < 10, "{out}");
-    // PID 1 is the jail, which became flint-init once the runtime ran.
-    contains(&out, "flint-init\n");
+    // PID 1 is the jail, which becomes flint-init once the runtime runs (at idle priority, so
+    // on a busy host the jail may still be itself).
+    assert!(
+        out.contains("\nflint-init\n") || out.contains("\nflint-jail\n"),
+        "{out}"
+    );
 }
 
 #[tokio::test]
