@@ -167,6 +167,9 @@ async fn runs_as_the_sandbox_user_in_a_read_only_root() {
     contains(&out, "/var/task/x: Read-only file system");
     contains(&out, "/x: Read-only file system");
     contains(&out, "tmp\nstatus=0");
+    // The jail raises its own priority while it starts the runtime; the runtime has none of it.
+    let nice = fx.output("ps -o ni= -p $$").await;
+    assert_eq!(nice.lines().next().map(str::trim), Some("0"), "{nice}");
 }
 
 #[tokio::test]
