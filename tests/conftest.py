@@ -28,6 +28,7 @@ reported (the session fails) and ended.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import shutil
@@ -243,6 +244,24 @@ class FlintServer:
 _SERVERS: list[FlintServer] = []
 
 
+@contextlib.contextmanager
+def own_server(prefix: str, *extra_args: str, user: int | None = None) -> Iterator[FlintServer]:
+    """A server of a test module's own (for a module-scoped fixture): started on a temporary
+    data directory, stopped at the end; fails the module if it panicked or did not stop
+    cleanly."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as root:
+        flint = FlintServer(Path(root), tuple(extra_args), user=user)
+        _SERVERS.append(flint)
+        try:
+            flint.start()
+            yield flint
+        finally:
+            problems = flint.finish()
+            _SERVERS.remove(flint)
+        if problems:
+            pytest.fail("\n\n".join(problems), pytrace=False)
+
+
 def lambda_client(endpoint: str, region: str = REGION, **config: Any):
     """A boto3 Lambda client for `endpoint` with dummy keys and no retries."""
     return boto3.client(
@@ -280,17 +299,8 @@ def logs_client(endpoint: str, region: str = REGION):
 
 @pytest.fixture(scope="session")
 def flint() -> Iterator[FlintServer]:
-    with tempfile.TemporaryDirectory(prefix="flint-it-") as root:
-        server = FlintServer(Path(root))
-        _SERVERS.append(server)
-        try:
-            server.start()
-            yield server
-        finally:
-            problems = server.finish()
-            _SERVERS.remove(server)
-        if problems:
-            pytest.fail("\n\n".join(problems), pytrace=False)
+    with own_server("flint-it-") as server:
+        yield server
 
 
 @pytest.fixture

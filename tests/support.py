@@ -190,6 +190,29 @@ def bash_zip(bootstrap: str, extra: dict[str, Any] | None = None) -> bytes:
     return zip_files({"bootstrap": (bootstrap, 0o755), **(extra or {})})
 
 
+# An external extension that leaves its pid in /tmp/from-ext before it registers (for the tests
+# that show a function and its extensions share one environment).
+SHARING_EXTENSION = r"""#!/bin/bash
+set -uo pipefail
+API="http://${AWS_LAMBDA_RUNTIME_API}/2020-01-01/extension"
+echo "$$" > /tmp/from-ext
+HEADERS="$(mktemp)"
+curl -sS -D "$HEADERS" -o /dev/null -X POST "$API/register" -H "Lambda-Extension-Name: share-ext" -d '{"events":["INVOKE"]}'
+ID=$(grep -Fi Lambda-Extension-Identifier "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
+while true; do curl -sS -o /dev/null "$API/event/next" -H "Lambda-Extension-Identifier: $ID"; done
+"""
+
+# A function that reads what the extension left in /tmp and looks for that process.
+SHARING_FUNCTION = bash_zip(
+    bash_runtime(
+        body="""  PID=$(cat /tmp/from-ext 2>/dev/null || echo none)
+  if tr '\\0' ' ' < "/proc/$PID/cmdline" 2>/dev/null | grep -q share-ext; then SEEN=yes; else SEEN=no; fi
+  respond "{\\"pid\\": \\"$PID\\", \\"seen\\": \\"$SEEN\\", \\"me\\": \\"$$\\"}"
+"""
+    )
+)
+
+
 # ----------------------------------------------------------------------------------------------
 # Invoking
 

@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 import requests
 
-from conftest import _SERVERS, FlintServer, lambda_client, logs_client
+from conftest import FlintServer, lambda_client, logs_client, own_server
 from support import (
     ACCOUNT_ID,
     REGION,
@@ -58,17 +56,8 @@ RECORDER = bash_runtime('  echo "RECORD $EVENT"\n  respond "{}"')
 @pytest.fixture(scope="module")
 def server() -> Iterator[FlintServer]:
     """One server for this module, with retry delays scaled down a hundred times."""
-    with tempfile.TemporaryDirectory(prefix="flint-it-async-") as root:
-        flint = FlintServer(Path(root), RETRY_SCALE)
-        _SERVERS.append(flint)
-        try:
-            flint.start()
-            yield flint
-        finally:
-            problems = flint.finish()
-            _SERVERS.remove(flint)
-        if problems:
-            pytest.fail("\n\n".join(problems), pytrace=False)
+    with own_server("flint-it-async-", *RETRY_SCALE) as flint:
+        yield flint
 
 
 @pytest.fixture(scope="module")

@@ -11,15 +11,17 @@ Starting a server as another user takes root, so these tests run where the suite
 from __future__ import annotations
 
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from conftest import _SERVERS, FlintServer, lambda_client, logs_client
+from conftest import FlintServer, lambda_client, logs_client, own_server
 from support import (
+    ROLE_ARN,
+    SHARING_EXTENSION,
+    SHARING_FUNCTION,
     bash_runtime,
     bash_zip,
     invoke_ok,
@@ -47,17 +49,8 @@ SHELL = bash_zip(
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[FlintServer]:
-    with tempfile.TemporaryDirectory(prefix="flint-it-rootless-") as root:
-        flint = FlintServer(Path(root), user=NOBODY)
-        _SERVERS.append(flint)
-        try:
-            flint.start()
-            yield flint
-        finally:
-            problems = flint.finish()
-            _SERVERS.remove(flint)
-        if problems:
-            pytest.fail("\n\n".join(problems), pytrace=False)
+    with own_server("flint-it-rootless-", user=NOBODY) as flint:
+        yield flint
 
 
 @pytest.fixture(scope="module")
@@ -65,16 +58,23 @@ def client(server: FlintServer):
     return lambda_client(server.endpoint)
 
 
-@pytest.fixture(scope="module")
-def shell(client) -> Iterator[str]:
-    name = unique_name("rootless")
+def create(client, label: str, zip_bytes: bytes, **fields: Any) -> str:
+    """Creates a provided.al2023 function with a unique name; returns the name."""
+    name = unique_name(label)
     client.create_function(
         FunctionName=name,
         Runtime="provided.al2023",
-        Role="arn:aws:iam::000000000000:role/x",
+        Role=ROLE_ARN,
         Handler="bootstrap",
-        Code={"ZipFile": SHELL},
+        Code={"ZipFile": zip_bytes},
+        **fields,
     )
+    return name
+
+
+@pytest.fixture(scope="module")
+def shell(client) -> Iterator[str]:
+    name = create(client, "rootless", SHELL)
     yield name
     client.delete_function(FunctionName=name)
 
@@ -164,18 +164,6 @@ def test_environments_have_their_own_network_and_tmp(client, shell: str):
     assert answers == ["0\nbound"] * 3, answers
 
 
-# An external extension that leaves its pid in /tmp/from-ext, then waits for events.
-SHARING_EXTENSION = r"""#!/bin/bash
-set -uo pipefail
-API="http://${AWS_LAMBDA_RUNTIME_API}/2020-01-01/extension"
-echo "$$" > /tmp/from-ext
-HEADERS="$(mktemp)"
-curl -sS -D "$HEADERS" -o /dev/null -X POST "$API/register" -H "Lambda-Extension-Name: share-ext" -d '{"events":["INVOKE"]}'
-ID=$(grep -Fi Lambda-Extension-Identifier "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
-while true; do curl -sS -o /dev/null "$API/event/next" -H "Lambda-Extension-Identifier: $ID"; done
-"""
-
-
 def publish(client, label: str, files: dict[str, Any]) -> dict[str, Any]:
     return client.publish_layer_version(LayerName=unique_name(label), Content={"ZipFile": zip_files(files)})
 
@@ -186,20 +174,10 @@ def test_extensions_join_the_environment_and_get_telemetry(client, server: Flint
     environment's network namespace, which flint can reach only through the jail."""
     share = publish(client, "rootless-share", {"extensions/share-ext": (SHARING_EXTENSION, 0o755)})
     telemetry = publish(client, "rootless-tel", {"extensions/telemetry-ext": (stripped_binary("telemetry-ext"), 0o755)})
-    name = unique_name("rootless-ext")
-    function = bash_runtime(
-        body="""  PID=$(cat /tmp/from-ext 2>/dev/null || echo none)
-  if tr '\\0' ' ' < "/proc/$PID/cmdline" 2>/dev/null | grep -q share-ext; then SEEN=yes; else SEEN=no; fi
-  echo "function line for $ID"
-  respond "{\\"pid\\": \\"$PID\\", \\"seen\\": \\"$SEEN\\"}"
-"""
-    )
-    client.create_function(
-        FunctionName=name,
-        Runtime="provided.al2023",
-        Role="arn:aws:iam::000000000000:role/x",
-        Handler="bootstrap",
-        Code={"ZipFile": bash_zip(function)},
+    name = create(
+        client,
+        "rootless-ext",
+        SHARING_FUNCTION,
         Layers=[share["LayerVersionArn"], telemetry["LayerVersionArn"]],
     )
     logs = logs_client(server.endpoint)
@@ -243,14 +221,7 @@ def descendants(pid: int) -> set[int]:
 def test_a_killed_server_takes_its_environments_along(flint_factory):
     server = flint_factory(user=NOBODY)
     client = lambda_client(server.endpoint)
-    name = unique_name("rootless-kill")
-    client.create_function(
-        FunctionName=name,
-        Runtime="provided.al2023",
-        Role="arn:aws:iam::000000000000:role/x",
-        Handler="bootstrap",
-        Code={"ZipFile": SHELL},
-    )
+    name = create(client, "rootless-kill", SHELL)
     assert run(client, name, "echo warm") == "warm"
     assert server.process is not None
     environments = descendants(server.process.pid)
