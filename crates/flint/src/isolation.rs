@@ -9,9 +9,11 @@ use anyhow::Context as _;
 /// `--isolation`: how environments are isolated from the host and from each other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Isolation {
-    /// Full isolation, with outbound connections where the host can give them.
+    /// Full isolation as root (with outbound connections where the host can give them),
+    /// rootless isolation in user namespaces otherwise.
     Auto,
-    /// Full isolation including outbound connections; refuses to start otherwise.
+    /// Full isolation including outbound connections; refuses to start otherwise (without
+    /// root, for one).
     Full,
     /// No isolation: environments are plain processes of flint's user.
     None,

@@ -42,8 +42,9 @@ pub(crate) struct ServeArgs {
     /// A directory that already contains awslambdaric (for hosts that cannot install it).
     #[arg(long, env = "FLINT_PYTHON_CLIENT_DIR", value_name = "DIR")]
     pub(crate) python_client_dir: Option<PathBuf>,
-    /// How functions are isolated: `auto` (full isolation; refuses to start where impossible),
-    /// `full` (also requires outbound connections), `none` (plain processes).
+    /// How functions are isolated: `auto` (full isolation as root, rootless isolation in user
+    /// namespaces otherwise; refuses to start where neither is possible), `full` (root with
+    /// outbound connections, or refuse), `none` (plain processes).
     #[arg(long, env = "FLINT_ISOLATION", value_enum, default_value = "auto")]
     pub(crate) isolation: crate::isolation::Isolation,
     #[command(flatten)]

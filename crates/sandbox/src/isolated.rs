@@ -69,7 +69,8 @@ pub struct IsolationSettings {
     /// The jailer program, `flint-jail`.
     pub jail: PathBuf,
     /// An empty directory each environment's root is mounted on, inside the environment's own
-    /// mount namespace only (created when missing).
+    /// mount namespace only (created when missing). The generated `/etc` files every root
+    /// binds are written to `sandbox-etc` beside it.
     pub root_mount_point: PathBuf,
     /// flint's API as the server reaches it; environments reach it at `AWS_ENDPOINT_URL`
     /// through a forwarder inside their network namespace.

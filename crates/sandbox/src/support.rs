@@ -86,13 +86,12 @@ impl HostSupport {
             ),
             finding(
                 "cgroups",
-                self.cgroups.clone().and_then(|layout| {
-                    if self.root {
-                        Ok(layout)
-                    } else {
-                        Err("need root: rootless environments have no memory or CPU limits and are not frozen when idle".into())
-                    }
-                }).map(|layout| match layout {
+                if self.root {
+                    self.cgroups.clone()
+                } else {
+                    Err("need root: rootless environments have no memory or CPU limits and are not frozen when idle".into())
+                }
+                .map(|layout| match layout {
                     Layout::V1 { memory, .. } => format!(
                         "cgroup v1 (memory, cpu, pids, freezer); environments under {}/flint",
                         memory.display()
@@ -230,4 +229,48 @@ fn probe_egress(root: bool) -> Result<(), String> {
         return Err("`ip -V` failed".into());
     }
     crate::egress::iptables_works().map_err(|e| format!("iptables does not work: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(root: bool, user_namespaces: Result<(), String>) -> HostSupport {
+        HostSupport {
+            root,
+            cgroups: Err("no cgroup file system".into()),
+            user_namespaces,
+            seccomp: Ok(()),
+            jail: Ok(PathBuf::from("/usr/lib/flint/flint-jail")),
+            egress_tools: Err("needs root".into()),
+        }
+    }
+
+    #[test]
+    fn without_root_user_namespaces_decide() {
+        let rootless = host(false, Ok(()));
+        assert_eq!(
+            rootless.isolation_blocker(),
+            None,
+            "cgroups are not needed rootless"
+        );
+        let findings = rootless.findings();
+        let cgroups = findings.iter().find(|f| f.what == "cgroups").unwrap();
+        assert!(!cgroups.ok && cgroups.detail.contains("no memory or CPU limits"));
+        let blocked = host(false, Err("user.max_user_namespaces is 0".into()));
+        assert_eq!(
+            blocked.isolation_blocker().as_deref(),
+            Some(
+                "flint does not run as root, and user namespaces are unavailable (user.max_user_namespaces is 0)"
+            )
+        );
+    }
+
+    #[test]
+    fn as_root_cgroups_are_needed() {
+        assert_eq!(
+            host(true, Ok(())).isolation_blocker().as_deref(),
+            Some("no usable cgroups: no cgroup file system")
+        );
+    }
 }
