@@ -288,6 +288,20 @@ def test_a_provisioned_alias_cannot_move_to_latest(lam, make_function):
     assert moved["FunctionVersion"] == "$LATEST"
 
 
+def test_a_weighted_alias_cannot_get_provisioned_concurrency(lam, make_function):
+    name = make_function(SLEEPER, label="provweights", Publish=True)["FunctionName"]
+    lam.update_function_configuration(FunctionName=name, Description="second")
+    lam.publish_version(FunctionName=name)
+    lam.create_alias(
+        FunctionName=name, Name="canary", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}}
+    )
+    with pytest.raises(ClientError) as excinfo:
+        lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="canary", ProvisionedConcurrentExecutions=1)
+    message = client_error(excinfo, "InvalidParameterValueException", 400)
+    assert message == "Alias with weights can not be used with Provisioned Concurrency"
+    assert lam.list_provisioned_concurrency_configs(FunctionName=name)["ProvisionedConcurrencyConfigs"] == []
+
+
 def test_provisioned_concurrency_counts_against_the_reservation(lam, make_function):
     name = make_function(SLEEPER, label="provres", Publish=True)["FunctionName"]
     lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=2)

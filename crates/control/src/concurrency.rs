@@ -505,6 +505,12 @@ fn check_conflicts(
 ) -> Result<(), ControlError> {
     let provisioned = |q: &str| configs.iter().any(|c| c.qualifier == q);
     match alias {
+        // AWS's words for it (an alias may gain weights later, as a gradual deployment does;
+        // the provisioned environments are then split by the weights).
+        Some(alias) if alias.additional_version.is_some() => Err(validate::invalid(
+            "Alias with weights can not be used with Provisioned Concurrency",
+        )
+        .into()),
         Some(alias) if provisioned(&alias.function_version) => Err(ControlError::Conflict {
             message: "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version".to_owned(),
         }),
@@ -637,5 +643,15 @@ mod tests {
             check_conflicts("2", None, &[config("live", 1)], std::slice::from_ref(&live)).is_ok()
         );
         assert!(check_conflicts("live", Some(&live), &[config("2", 1)], &[]).is_ok());
+        let weighted = alias("canary", "1", Some(("2", 0.1)));
+        match check_conflicts("canary", Some(&weighted), &[], &[]) {
+            Err(ControlError::Validation(error)) => assert_eq!(
+                error,
+                validate::invalid(
+                    "Alias with weights can not be used with Provisioned Concurrency"
+                )
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 }
