@@ -425,10 +425,12 @@ impl IsolatedLauncher {
             egress: plan,
             next_slot: AtomicU32::new(0),
             rootless: rootless.then(|| spawn::IdMaps::for_server(SANDBOX_UID, SANDBOX_GID)),
-            init: crate::init::memory_file().map_err(|source| SandboxError::Prepare {
-                what: "flint-init".into(),
-                source,
-            })?,
+            init: crate::init::memory_file().unwrap_or_else(|error| {
+                // A host may forbid executable memory files (vm.memfd_noexec = 2): jails then
+                // stay resident themselves, which costs memory, not function.
+                tracing::warn!(%error, "flint-init is unavailable; jails stay resident");
+                None
+            }),
         });
         let refill = Arc::clone(&maker);
         let ready = Ahead::start(
