@@ -25,8 +25,8 @@
 //! then becomes the namespace's init: it executes `flint-init`, a program of a few pages that
 //! reaps orphans and reports how the runtime ended, so that an idle environment does not keep
 //! the jail's memory (where `flint-init` is missing, or the jail serves a rootless environment,
-//! the jail does that itself). Being PID 1 has a second use: when it exits, the kernel kills every process left in
-//! the namespace, so no process of a function outlives its environment.
+//! the jail does that itself). Being PID 1 has a second use: when it exits, the kernel kills
+//! every process left in the namespace, so no process of a function outlives its environment.
 //!
 //! Without root ([`JailBase::user_namespace`]), the first jail starts in a user namespace of its
 //! own (see `spawn.rs`), holds capabilities only there, binds the environment's listeners in its
