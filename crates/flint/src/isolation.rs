@@ -79,7 +79,7 @@ pub(crate) fn launcher(
     {
         anyhow::bail!("--isolation full needs outbound connections for functions: {why}");
     }
-    let launcher = sandbox::IsolatedLauncher::start(settings)
+    let launcher = sandbox::IsolatedLauncher::start_with(settings, &support)
         .context("could not start the isolated launcher")?;
     let description = launcher.describe();
     Ok((Arc::new(launcher), description))

@@ -364,6 +364,15 @@ impl IsolatedLauncher {
     /// environments ahead of time.
     pub fn start(settings: IsolationSettings) -> Result<IsolatedLauncher, SandboxError> {
         let support = crate::support::probe(&settings.jail);
+        IsolatedLauncher::start_with(settings, &support)
+    }
+
+    /// [`IsolatedLauncher::start`] on what a caller already found about this host (probing
+    /// starts processes: a user namespace test, `ip`, `iptables`).
+    pub fn start_with(
+        settings: IsolationSettings,
+        support: &crate::HostSupport,
+    ) -> Result<IsolatedLauncher, SandboxError> {
         if let Some(blocker) = support.isolation_blocker() {
             return Err(SandboxError::Unsupported(blocker));
         }
@@ -371,7 +380,7 @@ impl IsolatedLauncher {
         let cgroups = if rootless {
             None
         } else {
-            Some(open_cgroups(&support)?)
+            Some(open_cgroups(support)?)
         };
         std::fs::create_dir_all(&settings.root_mount_point).map_err(|source| {
             SandboxError::Prepare {
