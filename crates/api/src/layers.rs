@@ -19,7 +19,7 @@ use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
 use crate::functions::CODE_PATH;
 use crate::request::{Caller, Label, Query, json_body};
-use crate::shapes::decode_blob;
+use crate::shapes::ZipFile;
 
 /// The `{LayerName}` and `{VersionNumber}` labels of a layer version's path, percent-decoded.
 #[derive(Debug)]
@@ -73,7 +73,7 @@ pub(crate) struct PublishLayerVersionRequest {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct LayerContentShape {
-    zip_file: Option<String>,
+    zip_file: Option<ZipFile>,
     s3_bucket: Option<String>,
     s3_key: Option<String>,
     s3_object_version: Option<String>,
@@ -81,20 +81,12 @@ struct LayerContentShape {
 
 impl PublishLayerVersionRequest {
     fn into_spec(self) -> Result<LayerSpec, ApiError> {
-        let content = self
-            .content
-            .map(|content| -> Result<LayerContent, ApiError> {
-                Ok(LayerContent {
-                    zip_file: content
-                        .zip_file
-                        .map(|text| decode_blob("ZipFile", &text))
-                        .transpose()?,
-                    s3_bucket: content.s3_bucket,
-                    s3_key: content.s3_key,
-                    s3_object_version: content.s3_object_version,
-                })
-            })
-            .transpose()?;
+        let content = self.content.map(|content| LayerContent {
+            zip_file: content.zip_file.map(|zip| zip.0),
+            s3_bucket: content.s3_bucket,
+            s3_key: content.s3_key,
+            s3_object_version: content.s3_object_version,
+        });
         Ok(LayerSpec {
             description: self.description,
             content,

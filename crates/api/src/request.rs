@@ -156,16 +156,33 @@ pub(crate) async fn read_body(
     }
 }
 
+/// Bodies up to this size are parsed on the event loop; larger ones (a deployment package
+/// takes tens of milliseconds) on a blocking thread, so the loop's other connections (invokes
+/// among them) do not wait for them.
+const PARSE_INLINE_MAX: usize = 64 * 1024;
+
 /// Reads a control-plane JSON body; an empty body is an empty object.
-pub(crate) async fn json_body<T: DeserializeOwned + Default>(
+pub(crate) async fn json_body<T: DeserializeOwned + Default + Send + 'static>(
     body: Body,
     operation: &str,
 ) -> Result<T, ApiError> {
     let bytes = read_body(body, CONTROL_BODY_MAX, operation).await?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
+    let inline = bytes.len() <= PARSE_INLINE_MAX;
+    let parse = move || {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(T::default());
+        }
+        serde_json::from_slice(&bytes).map_err(ApiError::unparseable_body)
+    };
+    if inline {
+        return parse();
     }
-    serde_json::from_slice(&bytes).map_err(ApiError::unparseable_body)
+    tokio::task::spawn_blocking(parse).await.map_err(|error| {
+        ApiError::new(
+            ErrorCode::Service,
+            format!("Could not parse the request body: {error}"),
+        )
+    })?
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 mod async_events;
 mod client;
 mod doctor;
+mod event_loops;
 mod isolation;
 mod limits;
 mod serve;
@@ -59,9 +60,8 @@ fn main() -> ExitCode {
 }
 
 /// Prints a failure as one `error: ...` line (with its causes) and exits with status 1.
-#[tokio::main]
-async fn command_line() -> ExitCode {
-    match run(Cli::parse()).await {
+fn command_line() -> ExitCode {
+    match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -70,18 +70,30 @@ async fn command_line() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<()> {
     let flint = || client::Flint::new(&cli.endpoint);
     match cli.command {
-        Command::Serve(args) => serve::run(args).await,
+        // The server builds its own event loops.
+        Command::Serve(args) => serve::main(args),
         Command::Doctor => doctor::run(),
-        Command::Deploy(args) => client::deploy::run(&flint()?, args).await,
-        Command::Invoke(args) => client::invoke::run(&flint()?, args).await,
-        Command::Ls => client::list::run(&flint()?).await,
-        Command::Logs(args) => client::logs::run(&flint()?, args).await,
-        Command::Rm(args) => client::remove::run(&flint()?, args).await,
-        Command::Status(args) => client::status::run(&flint()?, args).await,
+        Command::Deploy(args) => {
+            on_event_loop(async { client::deploy::run(&flint()?, args).await })
+        }
+        Command::Invoke(args) => {
+            on_event_loop(async { client::invoke::run(&flint()?, args).await })
+        }
+        Command::Ls => on_event_loop(async { client::list::run(&flint()?).await }),
+        Command::Logs(args) => on_event_loop(async { client::logs::run(&flint()?, args).await }),
+        Command::Rm(args) => on_event_loop(async { client::remove::run(&flint()?, args).await }),
+        Command::Status(args) => {
+            on_event_loop(async { client::status::run(&flint()?, args).await })
+        }
     }
+}
+
+/// Runs a client command on a single-threaded event loop.
+fn on_event_loop(command: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    event_loops::event_loop()?.block_on(command)
 }
 
 #[cfg(test)]

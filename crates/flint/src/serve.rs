@@ -1,16 +1,20 @@
 //! `flint serve`: opens the data directory, wires store, code, logs, runtimes, pool, control
 //! plane and API together, and serves until SIGINT or SIGTERM.
 
+use std::future::IntoFuture as _;
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
+
+use crate::event_loops::{Acceptor, HandedConnections, event_loop, raised};
 
 /// How long in-flight requests may take to finish once a stop is asked for; environments still
 /// busy after that are stopped with the server.
@@ -47,6 +51,9 @@ pub(crate) struct ServeArgs {
     /// outbound connections, or refuse), `none` (plain processes).
     #[arg(long, env = "FLINT_ISOLATION", value_enum, default_value = "auto")]
     pub(crate) isolation: crate::isolation::Isolation,
+    /// Threads that serve the APIs, each with its own event loop (default: one per two CPUs).
+    #[arg(long, env = "FLINT_WORKERS", value_name = "N")]
+    pub(crate) workers: Option<NonZeroUsize>,
     #[command(flatten)]
     pub(crate) concurrency: crate::limits::ConcurrencyArgs,
     #[command(flatten)]
@@ -109,8 +116,15 @@ fn endpoint_url(local: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(reachable, local.port()))
 }
 
-/// Runs the server until SIGINT or SIGTERM.
-pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
+/// Runs the server until SIGINT or SIGTERM, on this thread's event loop and those of the other
+/// workers.
+pub(crate) fn main(args: ServeArgs) -> anyhow::Result<()> {
+    event_loop()
+        .context("could not start an event loop")?
+        .block_on(run(args))
+}
+
+async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // A subscriber installed earlier (by a test harness, say) keeps working; this one is then
     // not needed.
@@ -221,48 +235,121 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "flint listening on http://{local} (data in {})",
         data.root.display()
     );
-    serve_until_stopped(listener, app).await?;
+    let workers = args
+        .workers
+        .map_or_else(crate::event_loops::default_workers, NonZeroUsize::get);
+    let workers = serve_until_stopped(listener, app, workers).await?;
     // Before the pool: attempts still running after the grace are made due again, then their
     // environments stop with the pool.
     dispatcher
         .shutdown(crate::async_events::DISPATCHER_GRACE)
         .await;
+    // The workers' loops keep running meanwhile: the environments they started answer the
+    // shutdown there.
     control.shutdown().await;
+    workers.stop();
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Serves until SIGINT or SIGTERM, then stops accepting and waits a little for requests in
-/// flight.
-async fn serve_until_stopped(listener: TcpListener, app: axum::Router) -> anyhow::Result<()> {
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let listener = listener.tap_io(|socket| {
-        // Without it small responses wait for delayed ACKs (tens of ms per invoke).
-        if let Err(error) = socket.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
+/// The worker threads beside the main one, kept until the environments they serve are gone.
+#[derive(Debug)]
+struct Workers {
+    threads: Vec<std::thread::JoinHandle<()>>,
+    exit: watch::Sender<bool>,
+}
+
+impl Workers {
+    /// Ends the workers' event loops and waits for their threads.
+    fn stop(self) {
+        let _ = self.exit.send(true);
+        for thread in self.threads {
+            if thread.join().is_err() {
+                tracing::warn!("a worker thread panicked");
+            }
         }
-    });
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        stop_signal().await;
-        let _ = stopping_tx.send(());
-    });
-    let mut serving = tokio::spawn(async move { server.await });
-    tokio::select! {
-        ended = &mut serving => return Ok(ended??),
-        _ = stopping_rx => {}
     }
+}
+
+/// Flags that every worker watches.
+#[derive(Debug, Clone)]
+struct Signals {
+    /// Stop accepting; finish the requests in flight.
+    stopping: watch::Receiver<bool>,
+    /// The grace is over: drop the requests still in flight.
+    cut: watch::Receiver<bool>,
+}
+
+/// Serves on `workers` event loops (this one and `workers - 1` threads) until SIGINT or
+/// SIGTERM, then stops accepting and waits a little for requests in flight.
+async fn serve_until_stopped(
+    listener: TcpListener,
+    app: axum::Router,
+    workers: usize,
+) -> anyhow::Result<Workers> {
+    let (stopping_tx, stopping) = watch::channel(false);
+    let (cut_tx, cut) = watch::channel(false);
+    let (exit, exit_rx) = watch::channel(false);
+    let signals = Signals { stopping, cut };
+    let (acceptor, mut shares) =
+        Acceptor::new(listener, workers).context("could not set up the workers")?;
+    let own_share = shares.remove(0);
+    let mut threads = Vec::with_capacity(shares.len());
+    let mut served = Vec::with_capacity(workers);
+    for (index, share) in shares.into_iter().enumerate() {
+        let (done, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let (app, signals, exit) = (app.clone(), signals.clone(), exit_rx.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("flint-worker-{}", index + 1))
+            .spawn(move || match event_loop() {
+                Ok(runtime) => runtime.block_on(async move {
+                    serve_share(share, app, signals).await;
+                    let _ = done.send(());
+                    raised(exit).await;
+                }),
+                Err(error) => tracing::error!(%error, "a worker could not start its event loop"),
+            })
+            .context("could not start a worker thread")?;
+        threads.push(thread);
+        served.push(done_rx);
+    }
+    let accepting = tokio::spawn(acceptor.run(raised(signals.stopping.clone())));
+    let own = tokio::spawn(serve_share(own_share, app, signals));
+
+    stop_signal().await;
+    let _ = stopping_tx.send(true);
     tracing::info!("stopping: waiting for requests in flight");
-    match tokio::time::timeout(STOP_GRACE, &mut serving).await {
-        Ok(ended) => ended??,
-        Err(_) => {
-            tracing::warn!(
-                grace_secs = STOP_GRACE.as_secs(),
-                "requests still running after the grace period are cut off"
-            );
-            serving.abort();
+    let _ = accepting.await;
+    let all_served = async move {
+        let _ = own.await;
+        for done in served {
+            let _ = done.await;
         }
+    };
+    if tokio::time::timeout(STOP_GRACE, all_served).await.is_err() {
+        tracing::warn!(
+            grace_secs = STOP_GRACE.as_secs(),
+            "requests still running after the grace period are cut off"
+        );
+        let _ = cut_tx.send(true);
     }
-    Ok(())
+    Ok(Workers { threads, exit })
+}
+
+/// Serves one worker's connections until the stop (then finishes what is in flight) or the
+/// cut.
+async fn serve_share(connections: HandedConnections, app: axum::Router, signals: Signals) {
+    let server = axum::serve(connections, app)
+        .with_graceful_shutdown(raised(signals.stopping))
+        .into_future();
+    tokio::select! {
+        served = server => {
+            if let Err(error) = served {
+                tracing::warn!(%error, "a worker stopped serving");
+            }
+        }
+        () = raised(signals.cut) => {}
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -37,6 +37,7 @@ mod token;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
 
 use model::{Clock, SystemClock};
@@ -88,6 +89,9 @@ struct StoreInner {
     clock: Arc<dyn Clock>,
     /// Held while a group's size is checked, so writers do not delete the same streams twice.
     retention: Mutex<()>,
+    /// Bumped after the store deleted streams, so that writers look whether theirs is gone
+    /// only then, not on every flush.
+    removals: AtomicU64,
 }
 
 impl LogStore {
@@ -116,6 +120,7 @@ impl LogStore {
             limits,
             clock,
             retention: Mutex::new(()),
+            removals: AtomicU64::new(0),
         };
         Ok(LogStore {
             inner: Arc::new(inner),
@@ -132,7 +137,9 @@ impl LogStore {
     /// Deletes a group with all its streams.
     pub fn delete_group(&self, group: &str) -> Result<(), LogError> {
         let group_dir = self.inner.root.join(names::encode(group)?);
-        if layout::remove_tree(&group_dir)? {
+        let removed = layout::remove_tree(&group_dir);
+        self.inner.removed_streams();
+        if removed? {
             Ok(())
         } else {
             Err(LogError::GroupNotFound {
@@ -170,6 +177,16 @@ impl StoreInner {
         self.clock.now().as_millisecond()
     }
 
+    /// How many times the store deleted streams so far.
+    fn removals(&self) -> u64 {
+        self.removals.load(Ordering::Acquire)
+    }
+
+    /// Streams were deleted (or may have been, after a failure halfway).
+    fn removed_streams(&self) {
+        self.removals.fetch_add(1, Ordering::Release);
+    }
+
     /// Size of one stream segment: a stream keeps two, the current one and the previous one.
     fn segment_cap(&self) -> u64 {
         (self.limits.max_stream_bytes / 2).max(1)
@@ -189,7 +206,12 @@ impl StoreInner {
             Err(TryLockError::WouldBlock) => return,
         };
         let max_bytes = self.limits.max_group_bytes;
-        if let Err(error) = retention::enforce_group_cap(group_dir, max_bytes, writing) {
+        let enforced = retention::enforce_group_cap(group_dir, max_bytes, writing);
+        if enforced.as_ref().is_ok_and(|&removed| removed == 0) {
+            return;
+        }
+        self.removed_streams();
+        if let Err(error) = enforced {
             tracing::warn!(error = %error, group = %group_dir.display(), "log group cap check failed");
         }
     }

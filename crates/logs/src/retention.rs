@@ -16,16 +16,17 @@ struct StreamUsage {
 
 /// Deletes the streams of `group_dir` written to least recently until the group holds at most
 /// `max_bytes`. The stream in `keep` (the one being written) is never deleted, nor is an
-/// empty stream, which frees nothing.
+/// empty stream, which frees nothing. Returns how many streams were deleted.
 pub(crate) fn enforce_group_cap(
     group_dir: &Path,
     max_bytes: u64,
     keep: &Path,
-) -> Result<(), LogError> {
+) -> Result<usize, LogError> {
     let mut streams = stream_usages(group_dir)?;
     let mut total: u64 = streams.iter().map(|stream| stream.bytes).sum();
+    let mut removed = 0;
     if total <= max_bytes {
-        return Ok(());
+        return Ok(removed);
     }
     streams.sort_by(|a, b| (a.last_write_ms, &a.dir).cmp(&(b.last_write_ms, &b.dir)));
     for stream in streams {
@@ -36,6 +37,7 @@ pub(crate) fn enforce_group_cap(
             continue;
         }
         remove_tree(&stream.dir)?;
+        removed += 1;
         total -= stream.bytes;
         tracing::info!(
             stream = %stream.dir.display(),
@@ -43,7 +45,7 @@ pub(crate) fn enforce_group_cap(
             "deleted log stream to keep its group under its size cap"
         );
     }
-    Ok(())
+    Ok(removed)
 }
 
 fn stream_usages(group_dir: &Path) -> Result<Vec<StreamUsage>, LogError> {

@@ -24,6 +24,8 @@ pub struct StreamWriter {
     segment_len: u64,
     /// Bytes appended since the group's size was last checked.
     unchecked_bytes: u64,
+    /// The store's removal count when this writer last looked whether its stream is gone.
+    seen_removals: u64,
     line: Vec<u8>,
 }
 
@@ -44,6 +46,7 @@ impl StreamWriter {
         group_dir: PathBuf,
         stream_dir: PathBuf,
     ) -> Result<Self, LogError> {
+        let seen_removals = store.removals();
         ensure_stream_dir(&group_dir, &stream_dir, store.now_ms())?;
         let (segment_start, segment_path, file, segment_len) =
             match list_segments(&stream_dir)?.pop() {
@@ -67,6 +70,7 @@ impl StreamWriter {
             segment_start,
             segment_len,
             unchecked_bytes: 0,
+            seen_removals,
             line: Vec::new(),
         })
     }
@@ -95,15 +99,22 @@ impl StreamWriter {
         Ok(())
     }
 
-    /// Makes appended events visible to readers (flushes the buffer to the file).
+    /// Makes appended events visible to readers (flushes the buffer to the file). When the
+    /// store deleted streams since the last look, the writer first checks that its own file
+    /// is still linked; flushes in between cost one write. (A segment file removed behind the
+    /// store's back stays unnoticed.)
     pub fn flush(&mut self) -> Result<(), LogError> {
-        let metadata = self
-            .file
-            .get_ref()
-            .metadata()
-            .map_err(|source| self.write_error(source))?;
-        if metadata.nlink() == 0 {
-            self.recreate()?;
+        let removals = self.store.removals();
+        if removals != self.seen_removals {
+            self.seen_removals = removals;
+            let metadata = self
+                .file
+                .get_ref()
+                .metadata()
+                .map_err(|source| self.write_error(source))?;
+            if metadata.nlink() == 0 {
+                self.recreate()?;
+            }
         }
         self.file.flush().map_err(|source| self.write_error(source))
     }

@@ -45,6 +45,9 @@ pub(crate) struct Environment {
     stopped: bool,
     freezer: Arc<Freezer>,
     pub(crate) last_used: Instant,
+    /// The thread whose event loop serves the environment's Runtime API (the one that started
+    /// it): an invocation taken there needs no hand-off between threads.
+    pub(crate) home: std::thread::ThreadId,
 }
 
 /// An external extension's process.
@@ -249,6 +252,7 @@ impl Environment {
             stopped: false,
             freezer: Arc::default(),
             last_used: Instant::now(),
+            home: std::thread::current().id(),
         };
         drop(runtime_exit_sender);
         if let Err(failure) = environment

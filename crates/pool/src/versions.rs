@@ -10,6 +10,10 @@ use model::FunctionConfig;
 use crate::environment::Environment;
 use crate::provisioned::{Initialization, ProvisionTarget, ProvisionedStatus, Reserve};
 
+/// How many of the most recently used idle environments are looked through for one served on
+/// the caller's event loop. Few: further down they are colder, and the look holds the lock.
+const HOME_WINDOW: usize = 8;
+
 /// The environments of one version of one function, for one configuration (`revision_id`):
 /// on-demand ones, idle or busy, and the provisioned reserve.
 #[derive(Debug)]
@@ -38,9 +42,24 @@ pub struct VersionActivity {
 }
 
 impl Generation {
-    /// The most recently used idle environment that still runs (the warmest), now busy.
+    /// The most recently used idle environment that still runs (the warmest), now busy. Among
+    /// the few most recently used, one served by this thread's event loop comes first.
     pub(crate) fn take_idle(&self) -> Option<Environment> {
+        let here = std::thread::current().id();
         let mut idle = lock(&self.idle);
+        let nearby = idle
+            .iter()
+            .rev()
+            .take(HOME_WINDOW)
+            .position(|environment| environment.home == here);
+        if let Some(offset) = nearby {
+            let index = idle.len() - 1 - offset;
+            let environment = idle.remove(index);
+            if environment.is_alive() {
+                self.busy.fetch_add(1, Ordering::Relaxed);
+                return Some(environment);
+            }
+        }
         while let Some(environment) = idle.pop() {
             if environment.is_alive() {
                 self.busy.fetch_add(1, Ordering::Relaxed);

@@ -63,8 +63,10 @@ impl<T: Send + 'static> Ahead<T> {
         Ok(Ahead { shared })
     }
 
-    /// A ready item, or a new one when none is.
-    pub(crate) fn take(&self) -> io::Result<T> {
+    /// A ready item, or a new one when none is. That one is made on a blocking thread: making
+    /// takes milliseconds, which the caller's event loop (serving every other request of its
+    /// connections) must not spend.
+    pub(crate) async fn take(&self) -> io::Result<T> {
         let ready = {
             let mut state = self.shared.lock();
             state.last_take = Some(Instant::now());
@@ -73,7 +75,12 @@ impl<T: Send + 'static> Ahead<T> {
         self.shared.changed.notify_all();
         match ready {
             Some(item) => Ok(item),
-            None => (self.shared.make)(),
+            None => {
+                let shared = Arc::clone(&self.shared);
+                tokio::task::spawn_blocking(move || (shared.make)())
+                    .await
+                    .map_err(io::Error::other)?
+            }
         }
     }
 
@@ -185,26 +192,26 @@ mod tests {
         made.load(Ordering::SeqCst)
     }
 
-    #[test]
-    fn keeps_the_target_ready_and_makes_on_demand_when_empty() {
+    #[tokio::test]
+    async fn keeps_the_target_ready_and_makes_on_demand_when_empty() {
         let (ahead, made) = counting(2);
         assert_eq!(wait_for(&made, 2), 2);
-        assert_eq!(ahead.take().unwrap(), 0, "the oldest ready one first");
+        assert_eq!(ahead.take().await.unwrap(), 0, "the oldest ready one first");
         ahead.close();
         let before = made.load(Ordering::SeqCst);
         assert_eq!(
-            ahead.take().unwrap(),
+            ahead.take().await.unwrap(),
             before,
             "made on the spot once closed and empty"
         );
     }
 
-    #[test]
-    fn a_take_pauses_the_refill_while_some_are_ready() {
+    #[tokio::test]
+    async fn a_take_pauses_the_refill_while_some_are_ready() {
         let (ahead, made) = counting(2);
         assert_eq!(wait_for(&made, 2), 2);
         let taken = std::time::Instant::now();
-        ahead.take().unwrap();
+        ahead.take().await.unwrap();
         std::thread::sleep(QUIET / 4);
         if taken.elapsed() < QUIET {
             assert_eq!(

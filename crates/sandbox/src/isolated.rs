@@ -624,10 +624,14 @@ impl Launcher for IsolatedLauncher {
 
     async fn prepare(&self) -> Result<Prepared, SandboxError> {
         self.shared.sweep();
-        let ready = self.ready.take().map_err(|source| SandboxError::Prepare {
-            what: "an environment".into(),
-            source,
-        })?;
+        let ready = self
+            .ready
+            .take()
+            .await
+            .map_err(|source| SandboxError::Prepare {
+                what: "an environment".into(),
+                source,
+            })?;
         let listener = tokio::net::TcpListener::from_std(ready.runtime_api)
             .map_err(SandboxError::BindRuntimeApi)?;
         let forwarder = crate::forward::start(ready.endpoint, self.api)
