@@ -12,7 +12,7 @@ use model::{FunctionConfig, ids};
 use runtime_api::telemetry::Event;
 use runtime_api::{Endpoint, EndpointConfig, EndpointEvent, Invocation, Outcome};
 use runtimes::EnvPaths;
-use sandbox::{ExitReason, LaunchSpec, Mounts, Sandbox};
+use sandbox::{ExitReason, LaunchSpec, Mounts, Prepared, Sandbox};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -84,18 +84,48 @@ pub(crate) struct Attempt {
     undelivered: bool,
 }
 
+/// What an environment is started for.
+#[derive(Debug)]
+pub(crate) struct StartFor<'a> {
+    pub(crate) config: Arc<FunctionConfig>,
+    pub(crate) code_dir: &'a Path,
+    pub(crate) opt_dir: Option<&'a Path>,
+    /// The invocation that starts it (a provisioned one has its own id).
+    pub(crate) request_id: &'a str,
+    pub(crate) invoked_arn: &'a str,
+    pub(crate) initialization: Initialization,
+}
+
+/// Asks the launcher for a new environment's Runtime API listener and sandbox (made ahead of
+/// time, or now).
+pub(crate) async fn prepare(shared: &Shared, function: &str) -> Result<Prepared, PoolError> {
+    shared
+        .launcher
+        .prepare()
+        .await
+        .map_err(|e| PoolError::StartEnvironment {
+            function: function.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
 impl Environment {
-    /// Starts an environment for `config`: its external extensions, which must register, then
-    /// its runtime; returns once the runtime and every extension asked for their first event.
+    /// Starts an environment in what the launcher `prepared`: its external extensions, which
+    /// must register, then its runtime; returns once the runtime and every extension asked
+    /// for their first event.
     pub(crate) async fn start(
         shared: &Shared,
-        config: Arc<FunctionConfig>,
-        code_dir: &Path,
-        opt_dir: Option<&Path>,
-        request_id: &str,
-        invoked_arn: &str,
-        initialization: Initialization,
+        prepared: Prepared,
+        start: StartFor<'_>,
     ) -> Result<Result<Environment, StartFailure>, PoolError> {
+        let StartFor {
+            config,
+            code_dir,
+            opt_dir,
+            request_id,
+            invoked_arn,
+            initialization,
+        } = start;
         let started = Instant::now();
         // The environment runs in the region it was invoked in (the invoked ARN names it).
         let region = invoked_arn
@@ -115,15 +145,6 @@ impl Environment {
             }))
         };
 
-        let prepared =
-            shared
-                .launcher
-                .prepare()
-                .await
-                .map_err(|e| PoolError::StartEnvironment {
-                    function: config.name.clone(),
-                    reason: e.to_string(),
-                })?;
         // Idempotent and cheap once done; needed here too because a restarted server runs
         // functions whose runtime nobody prepared since.
         if let Err(error) = shared.runtimes.prepare(config.runtime).await {

@@ -23,7 +23,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use model::FunctionConfig;
 
-use crate::environment::{Environment, Health};
+use crate::environment::{Environment, Health, StartFor};
 use crate::provisioned::Initialization;
 use crate::versions::{Generation, Versions};
 
@@ -200,16 +200,27 @@ impl Pool {
                 function: request.config.name.clone(),
             });
         }
-        let started = Environment::start(
-            &self.shared,
-            Arc::clone(&request.config),
-            &request.code_dir,
-            request.opt_dir.as_deref(),
-            &request.request_id,
-            &request.invoked_arn,
-            Initialization::OnDemand,
-        )
-        .await?;
+        // While the launcher prepares the new environment's sandbox (when none is ready ahead,
+        // it makes one now, a few at a time), an environment of the version that goes idle
+        // serves the invocation instead: in a burst, the later invocations reuse the first
+        // environments rather than each wait for a sandbox of its own. A sandbox made meanwhile
+        // is kept for the next start. (The scaling token taken above stays spent.)
+        let prepared = tokio::select! {
+            biased;
+            environment = version.idle_returned() => {
+                return Ok(Ok((environment, Initialization::OnDemand)));
+            }
+            prepared = environment::prepare(&self.shared, &request.config.name) => prepared?,
+        };
+        let start = StartFor {
+            config: Arc::clone(&request.config),
+            code_dir: &request.code_dir,
+            opt_dir: request.opt_dir.as_deref(),
+            request_id: &request.request_id,
+            invoked_arn: &request.invoked_arn,
+            initialization: Initialization::OnDemand,
+        };
+        let started = Environment::start(&self.shared, prepared, start).await?;
         Ok(match started {
             Ok(environment) => {
                 version.started_on_demand();

@@ -10,7 +10,7 @@ use model::FunctionConfig;
 use tokio::sync::Notify;
 
 use crate::Shared;
-use crate::environment::Environment;
+use crate::environment::{Environment, StartFor};
 use crate::versions::Generation;
 
 /// How long the maintenance task sleeps between looks at its environments when nothing wakes
@@ -277,16 +277,20 @@ async fn start(shared: &Shared, target: &ProvisionTarget) -> Result<Environment,
         .settings
         .scope
         .qualified_arn(&config.name, &config.version);
-    let started = Environment::start(
-        shared,
-        Arc::clone(config),
-        &target.code_dir,
-        target.opt_dir.as_deref(),
-        &request_id,
-        &arn,
-        Initialization::Provisioned,
-    )
-    .await;
+    let started = match crate::environment::prepare(shared, &config.name).await {
+        Ok(prepared) => {
+            let start = StartFor {
+                config: Arc::clone(config),
+                code_dir: &target.code_dir,
+                opt_dir: target.opt_dir.as_deref(),
+                request_id: &request_id,
+                invoked_arn: &arn,
+                initialization: Initialization::Provisioned,
+            };
+            Environment::start(shared, prepared, start).await
+        }
+        Err(error) => Err(error),
+    };
     match started {
         Ok(Ok(environment)) => Ok(environment),
         Ok(Err(failure)) => {

@@ -71,6 +71,19 @@ fn fixture_gated(
     extensions: &[(&str, &str)],
     cold_start_gate: Option<Arc<dyn ColdStartGate>>,
 ) -> Fixture {
+    fixture_launched(
+        extensions,
+        cold_start_gate,
+        Arc::new(sandbox::ProcessLauncher),
+    )
+}
+
+/// A pool starting environments through `launcher`.
+fn fixture_launched(
+    extensions: &[(&str, &str)],
+    cold_start_gate: Option<Arc<dyn ColdStartGate>>,
+    launcher: Arc<dyn sandbox::Launcher>,
+) -> Fixture {
     let data = tempfile::tempdir().unwrap();
     let code = tempfile::tempdir().unwrap();
     write_bootstrap(code.path(), BOOTSTRAP);
@@ -99,12 +112,7 @@ fn fixture_gated(
         python_client_dir: None,
     });
     let logs = logs::LogStore::open(&data.path().join("logs"), logs::LogLimits::default()).unwrap();
-    let pool = Pool::new(
-        settings,
-        Arc::new(sandbox::ProcessLauncher),
-        runtimes,
-        logs.clone(),
-    );
+    let pool = Pool::new(settings, launcher, runtimes, logs.clone());
     Fixture {
         pool,
         code,
@@ -324,6 +332,72 @@ async fn concurrent_invokes_run_in_parallel_environments() {
         started.elapsed()
     );
     assert_eq!(fx.pool.idle_count("f"), 4);
+}
+
+/// Plain processes, whose preparation waits for the test's go after the first one: as a
+/// sandbox made on the spot keeps a cold start waiting.
+#[derive(Debug, Default)]
+struct SlowToPrepare {
+    prepared: std::sync::atomic::AtomicUsize,
+    go: tokio::sync::Notify,
+}
+
+#[async_trait::async_trait]
+impl sandbox::Launcher for SlowToPrepare {
+    fn inside(&self, mounts: &sandbox::Mounts) -> sandbox::Mounts {
+        sandbox::ProcessLauncher.inside(mounts)
+    }
+    async fn prepare(&self) -> Result<sandbox::Prepared, sandbox::SandboxError> {
+        if self.prepared.fetch_add(1, Ordering::SeqCst) > 0 {
+            self.go.notified().await;
+        }
+        sandbox::ProcessLauncher.prepare().await
+    }
+    async fn launch(
+        &self,
+        spec: sandbox::LaunchSpec,
+    ) -> Result<Box<dyn sandbox::Sandbox>, sandbox::SandboxError> {
+        sandbox::ProcessLauncher.launch(spec).await
+    }
+}
+
+#[tokio::test]
+async fn an_invocation_waiting_for_its_sandbox_takes_an_environment_that_went_idle() {
+    let launcher = Arc::new(SlowToPrepare::default());
+    let fx = Arc::new(fixture_launched(&[], None, launcher.clone()));
+    let config = config(5, &[]);
+    let first = {
+        let (fx, config) = (Arc::clone(&fx), Arc::clone(&config));
+        tokio::spawn(async move { fx.invoke(&config, r#"{"sleep":0.5}"#).await })
+    };
+    // The second invocation arrives while the first runs: it needs a new environment, whose
+    // sandbox is not ready until the test says so (never, here).
+    while launcher.prepared.load(Ordering::SeqCst) == 0 || fx.pool.idle_count("f") > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let second = tokio::time::timeout(Duration::from_secs(5), fx.invoke(&config, "{}"))
+        .await
+        .expect("served by the first environment once it went idle");
+    assert_eq!(second.function_error, None);
+    assert!(
+        !second.log_tail.unwrap().contains("Init Duration"),
+        "a warm invocation"
+    );
+    assert!(
+        first
+            .await
+            .unwrap()
+            .log_tail
+            .unwrap()
+            .contains("Init Duration")
+    );
+    assert_eq!(
+        launcher.prepared.load(Ordering::SeqCst),
+        2,
+        "one start, one wait"
+    );
+    assert_eq!(fx.pool.idle_count("f"), 1);
 }
 
 #[tokio::test]

@@ -20,6 +20,8 @@ const HOME_WINDOW: usize = 8;
 pub(crate) struct Generation {
     revision_id: String,
     idle: Mutex<Vec<Environment>>,
+    /// Wakes an invocation waiting for its cold start when an environment goes idle.
+    returned: tokio::sync::Notify,
     /// On-demand environments running an invocation.
     busy: AtomicU32,
     reserve: Reserve,
@@ -69,6 +71,19 @@ impl Generation {
         None
     }
 
+    /// The next on-demand environment that goes idle (or one idle now), now busy.
+    pub(crate) async fn idle_returned(&self) -> Environment {
+        loop {
+            let returned = self.returned.notified();
+            tokio::pin!(returned);
+            returned.as_mut().enable();
+            if let Some(environment) = self.take_idle() {
+                return environment;
+            }
+            returned.await;
+        }
+    }
+
     /// An idle provisioned environment, now busy.
     pub(crate) fn take_provisioned(&self) -> Option<Environment> {
         self.reserve.take()
@@ -96,6 +111,7 @@ impl Generation {
                     && keep
                 {
                     lock(&self.idle).push(environment);
+                    self.returned.notify_one();
                 }
             }
         }
@@ -148,6 +164,7 @@ impl Versions {
         let fresh = Arc::new(Generation {
             revision_id: config.revision_id.clone(),
             idle: Mutex::new(Vec::new()),
+            returned: tokio::sync::Notify::new(),
             busy: AtomicU32::new(0),
             reserve: Reserve::default(),
             retired: AtomicBool::new(false),

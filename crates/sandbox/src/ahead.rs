@@ -20,6 +20,9 @@ type Make<T> = dyn Fn() -> io::Result<T> + Send + Sync;
 /// A supply of `T`, refilled in the background.
 pub(crate) struct Ahead<T> {
     shared: Arc<Shared<T>>,
+    /// Bounds the items made on the spot at once to the CPUs: a burst of cold starts making
+    /// hundreds at once (namespaces, `ip`) only slows every one of them down.
+    on_the_spot: Arc<tokio::sync::Semaphore>,
 }
 
 struct Shared<T> {
@@ -60,28 +63,51 @@ impl<T: Send + 'static> Ahead<T> {
         std::thread::Builder::new()
             .name(name.into())
             .spawn(move || refill.refill())?;
-        Ok(Ahead { shared })
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Ok(Ahead {
+            shared,
+            on_the_spot: Arc::new(tokio::sync::Semaphore::new(cpus)),
+        })
     }
 
     /// A ready item, or a new one when none is. That one is made on a blocking thread: making
     /// takes milliseconds, which the caller's event loop (serving every other request of its
     /// connections) must not spend.
+    ///
+    /// Cancel-safe: a caller that stops waiting (it found a warm environment meanwhile) loses
+    /// nothing, since an item made for it joins the ready ones.
     pub(crate) async fn take(&self) -> io::Result<T> {
+        if let Some(item) = self.pop() {
+            return Ok(item);
+        }
+        let permit = Arc::clone(&self.on_the_spot)
+            .acquire_owned()
+            .await
+            .map_err(io::Error::other)?;
+        // The background thread may have made one while this waited.
+        if let Some(item) = self.pop() {
+            return Ok(item);
+        }
+        let (made, receive) = tokio::sync::oneshot::channel();
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            if let Err(Ok(unwanted)) = made.send((shared.make)()) {
+                shared.keep(unwanted);
+            }
+        });
+        receive.await.map_err(io::Error::other)?
+    }
+
+    /// The oldest ready item, noting the take.
+    fn pop(&self) -> Option<T> {
         let ready = {
             let mut state = self.shared.lock();
             state.last_take = Some(Instant::now());
             state.ready.pop_front()
         };
         self.shared.changed.notify_all();
-        match ready {
-            Some(item) => Ok(item),
-            None => {
-                let shared = Arc::clone(&self.shared);
-                tokio::task::spawn_blocking(move || (shared.make)())
-                    .await
-                    .map_err(io::Error::other)?
-            }
-        }
+        ready
     }
 
     /// Stops refilling and drops the ready items.
@@ -109,6 +135,14 @@ impl<T> Drop for Ahead<T> {
 }
 
 impl<T> Shared<T> {
+    /// Adds an item made for a caller that stopped waiting to the ready ones.
+    fn keep(&self, item: T) {
+        let mut state = self.lock();
+        if !state.closed {
+            state.ready.push_back(item);
+        }
+    }
+
     /// Waits until an item should be made: fewer than the target are ready and takes have
     /// paused (or none is ready at all). `false` once closed.
     fn wait_for_work(&self) -> bool {
@@ -204,6 +238,35 @@ mod tests {
             before,
             "made on the spot once closed and empty"
         );
+    }
+
+    #[tokio::test]
+    async fn an_item_made_for_a_caller_that_stopped_waiting_is_kept() {
+        let made = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&made);
+        // Keeps none ahead; each item takes 50 ms to make.
+        let ahead = Ahead::start(
+            "test-ahead",
+            0,
+            Box::new(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                Ok(counter.fetch_add(1, Ordering::SeqCst))
+            }),
+        )
+        .unwrap();
+        let gave_up = tokio::time::timeout(Duration::from_millis(10), ahead.take()).await;
+        assert!(gave_up.is_err(), "the caller stopped waiting mid-make");
+        assert_eq!(wait_for(&made, 1), 1);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while ahead.shared.lock().ready.is_empty() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(
+            ahead.take().await.unwrap(),
+            0,
+            "the abandoned item, not a new one"
+        );
+        assert_eq!(made.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

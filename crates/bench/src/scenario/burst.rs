@@ -1,8 +1,9 @@
 //! A burst: many simultaneous invokes of a function that has no warm environment, timed from
 //! the moment they are sent to the last answer. Each invoke that finds no idle environment
-//! starts one, so this measures starting many environments at once, and shows that admission
-//! and the scaling rate (1,000 new environments per 10 s by default) let a burst of this size
-//! through.
+//! starts one; while it waits for its sandbox (the ones made ahead run out), an environment
+//! that finished meanwhile serves it instead. So this measures how fast flint serves a burst
+//! against a cold function, and shows that admission and the scaling rate (1,000 new
+//! environments per 10 s by default) let a burst of this size through.
 
 use std::time::{Duration, Instant};
 
@@ -148,7 +149,8 @@ impl Burst {
                  connections are opened, then one invoke is sent on each at once: the time from \
                  sending them to the last answer, and each invoke's own latency. Every invoke \
                  passes admission; those that find no idle environment start one, under the \
-                 scaling rate.",
+                 scaling rate, unless an environment finishes while they wait for a sandbox \
+                 (when the ones made ahead ran out): that one serves them instead.",
                 thousands(self.count as u64)
             ),
             header: [
