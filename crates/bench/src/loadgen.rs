@@ -201,6 +201,8 @@ pub(crate) struct LoadRun {
     /// From the start of the timed window to the end of its last invoke.
     pub(crate) elapsed: Duration,
     pub(crate) failures: Failures,
+    /// The CPU time flint, the function and the load generator spent in the timed window.
+    pub(crate) cpu: crate::cpu::Split,
 }
 
 /// Runs `concurrency` client tasks, each with its own connection, that invoke back to back:
@@ -221,10 +223,12 @@ pub(crate) async fn closed_loop(
     for connection in connections {
         tasks.spawn(client_task(connection, measure_from, measure_until));
     }
+    let cpu = tokio::spawn(cpu_during(measure_from, measure_until));
     let mut run = LoadRun {
         latencies: Vec::new(),
         elapsed: duration,
         failures: Failures::default(),
+        cpu: crate::cpu::Split::default(),
     };
     let mut last_end = measure_from;
     while let Some(result) = tasks.join_next().await {
@@ -234,7 +238,22 @@ pub(crate) async fn closed_loop(
         last_end = last_end.max(task.last_end);
     }
     run.elapsed = last_end.duration_since(measure_from).max(duration);
+    run.cpu = cpu.await.unwrap_or_default();
     Ok(run)
+}
+
+/// The CPU time spent from `from` until `until`, read on a blocking thread at both ends (a
+/// read of `/proc` takes milliseconds the clients must not wait for).
+async fn cpu_during(from: Instant, until: Instant) -> crate::cpu::Split {
+    let snapshot = || async {
+        tokio::task::spawn_blocking(crate::cpu::Snapshot::take)
+            .await
+            .unwrap_or_default()
+    };
+    tokio::time::sleep_until(from.into()).await;
+    let before = snapshot().await;
+    tokio::time::sleep_until(until.into()).await;
+    before.until(&snapshot().await)
 }
 
 struct TaskRun {

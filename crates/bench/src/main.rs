@@ -6,6 +6,7 @@
 //! `cargo build --release -p flint -p test-functions -p test-extensions`.
 
 mod control;
+mod cpu;
 mod echo;
 mod loadgen;
 mod machine;

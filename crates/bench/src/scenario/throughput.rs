@@ -28,6 +28,8 @@ pub(crate) struct Level {
     pub(crate) elapsed: Duration,
     pub(crate) latency: Option<Summary>,
     pub(crate) failures: Failures,
+    /// CPU time by role over the timed window.
+    pub(crate) cpu: crate::cpu::Split,
 }
 
 impl Level {
@@ -55,6 +57,7 @@ pub(crate) async fn run(
             elapsed: run.elapsed,
             latency: Summary::of(&mut run.latencies),
             failures: run.failures,
+            cpu: run.cpu,
         });
     }
     Ok(Throughput {
@@ -102,6 +105,7 @@ impl Throughput {
                     thousands(level.invokes as u64),
                     thousands(level.failures.non_200),
                     thousands(level.failures.bad_answers + level.failures.errors),
+                    level.cpu.per_invoke(level.invokes),
                 ]
             })
             .collect();
@@ -127,7 +131,9 @@ impl Throughput {
                  echo function back to back for {:.1} s per level, after {:.1} s of untimed \
                  load that lets flint start the warm environments the level needs. Errors are \
                  function errors, wrong answers, broken connections and timeouts; non-200 and \
-                 errors must both be 0.",
+                 errors must both be 0. CPU per invoke: the CPU time (user and system, from \
+                 /proc) that flint, the function's processes and the load generator spent in \
+                 the timed window, divided by its invokes.",
                 self.duration.as_secs_f64(),
                 self.warmup.as_secs_f64(),
             ),
@@ -139,6 +145,7 @@ impl Throughput {
                 "Invokes",
                 "Non-200",
                 "Errors",
+                "CPU per invoke, flint / function / generator (µs)",
             ]
             .map(str::to_owned)
             .to_vec(),
