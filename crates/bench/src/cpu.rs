@@ -12,6 +12,9 @@ use std::time::Duration;
 const SERVER: &str = "flint";
 /// The process name of the deployed function (its executable is `bootstrap`).
 const FUNCTION: &str = "bootstrap";
+/// `/proc` counts CPU time in `USER_HZ` ticks: 100 per second on Linux, whatever the kernel's
+/// own tick rate (`sysconf(_SC_CLK_TCK)` reports the same constant).
+const USER_HZ: u32 = 100;
 
 /// Who spent the CPU time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,7 +66,7 @@ impl Snapshot {
 
     /// What each role spent from `self` until `later`.
     pub(crate) fn until(&self, later: &Snapshot) -> Split {
-        let tick = Duration::from_secs(1) / clock_ticks_per_second();
+        let tick = Duration::from_secs(1) / USER_HZ;
         let mut split = Split::default();
         for (pid, (role, after)) in &later.ticks {
             let before = self.ticks.get(pid).map_or(0, |(_, before)| *before);
@@ -118,12 +121,6 @@ fn parse_stat(stat: &str) -> Option<(&str, u64)> {
     Some((name, user + system))
 }
 
-/// `/proc` counts CPU time in `USER_HZ` ticks, 100 per second on Linux whatever the kernel's
-/// own tick rate (`sysconf(_SC_CLK_TCK)` reports the same constant).
-fn clock_ticks_per_second() -> u32 {
-    100
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,7 +151,7 @@ mod tests {
                 (5, (Role::Generator, 8)),
             ]),
         };
-        let tick = Duration::from_secs(1) / clock_ticks_per_second();
+        let tick = Duration::from_secs(1) / USER_HZ;
         let split = before.until(&after);
         assert_eq!(split.server, tick * 50);
         assert_eq!(
