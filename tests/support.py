@@ -354,6 +354,21 @@ class RawApi:
         )
 
 
+def create_provided(client, label: str, zip_bytes: bytes, **fields: Any) -> str:
+    """Creates a `provided.al2023` function named `unique_name(label)` with a boto3 `client`,
+    `fields` added to the request; returns its name."""
+    name = unique_name(label)
+    client.create_function(
+        FunctionName=name,
+        Runtime="provided.al2023",
+        Role=ROLE_ARN,
+        Handler="bootstrap",
+        Code={"ZipFile": zip_bytes},
+        **fields,
+    )
+    return name
+
+
 def create_body(name: str, zip_bytes: bytes, **fields: Any) -> dict[str, Any]:
     """A CreateFunction JSON body for a `provided.al2023` function, with `fields` merged in."""
     body: dict[str, Any] = {

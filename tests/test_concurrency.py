@@ -6,7 +6,6 @@ FAILED, restored after a restart), with every refusal's error type and status.""
 from __future__ import annotations
 
 import json
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,7 +16,6 @@ from conftest import lambda_client
 from support import (
     ACCOUNT_ID,
     REGION,
-    ROLE_ARN,
     bash_runtime,
     bash_zip,
     client_error,

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import lambda_client
 from support import (
-    ROLE_ARN,
+    create_provided,
     bash_runtime,
     bash_zip,
     invoke,
@@ -21,7 +21,6 @@ from support import (
     report_of,
     rust_zip,
     tail_request_id,
-    unique_name,
     wait_until,
 )
 
@@ -262,14 +261,7 @@ def test_idle_environments_are_reaped(flint_factory, make_function):
 def test_no_processes_survive_a_server_stop(flint_factory):
     server = flint_factory()
     client = lambda_client(server.endpoint)
-    name = unique_name("stopleak")
-    client.create_function(
-        FunctionName=name,
-        Runtime="provided.al2023",
-        Role=ROLE_ARN,
-        Handler="bootstrap",
-        Code={"ZipFile": rust_zip("probe")},
-    )
+    name = create_provided(client, "stopleak", rust_zip("probe"))
     invoke_ok(client, name, {"action": "echo"})
     assert processes_of_function(name)
     server.stop()

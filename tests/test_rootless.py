@@ -19,11 +19,11 @@ import pytest
 
 from conftest import FlintServer, lambda_client, logs_client, own_server
 from support import (
-    ROLE_ARN,
     SHARING_EXTENSION,
     SHARING_FUNCTION,
     bash_runtime,
     bash_zip,
+    create_provided,
     invoke_ok,
     report_of,
     stripped_binary,
@@ -58,23 +58,9 @@ def client(server: FlintServer):
     return lambda_client(server.endpoint)
 
 
-def create(client, label: str, zip_bytes: bytes, **fields: Any) -> str:
-    """Creates a provided.al2023 function with a unique name; returns the name."""
-    name = unique_name(label)
-    client.create_function(
-        FunctionName=name,
-        Runtime="provided.al2023",
-        Role=ROLE_ARN,
-        Handler="bootstrap",
-        Code={"ZipFile": zip_bytes},
-        **fields,
-    )
-    return name
-
-
 @pytest.fixture(scope="module")
 def shell(client) -> Iterator[str]:
-    name = create(client, "rootless", SHELL)
+    name = create_provided(client, "rootless", SHELL)
     yield name
     client.delete_function(FunctionName=name)
 
@@ -174,7 +160,7 @@ def test_extensions_join_the_environment_and_get_telemetry(client, server: Flint
     environment's network namespace, which flint can reach only through the jail."""
     share = publish(client, "rootless-share", {"extensions/share-ext": (SHARING_EXTENSION, 0o755)})
     telemetry = publish(client, "rootless-tel", {"extensions/telemetry-ext": (stripped_binary("telemetry-ext"), 0o755)})
-    name = create(
+    name = create_provided(
         client,
         "rootless-ext",
         SHARING_FUNCTION,
@@ -221,7 +207,7 @@ def descendants(pid: int) -> set[int]:
 def test_a_killed_server_takes_its_environments_along(flint_factory):
     server = flint_factory(user=NOBODY)
     client = lambda_client(server.endpoint)
-    name = create(client, "rootless-kill", SHELL)
+    name = create_provided(client, "rootless-kill", SHELL)
     assert run(client, name, "echo warm") == "warm"
     assert server.process is not None
     environments = descendants(server.process.pid)

@@ -14,11 +14,10 @@ from pathlib import Path
 
 from conftest import lambda_client
 from support import (
-    ROLE_ARN,
+    create_provided,
     invoke_ok,
     processes_of_function,
     rust_zip,
-    unique_name,
     wait_until,
 )
 
@@ -35,15 +34,7 @@ def test_several_event_loops_serve_invokes_and_stop_cleanly(flint_factory):
     workers = sorted(name for name in names if name.startswith("flint-worker-"))
     assert workers == [f"flint-worker-{n}" for n in range(1, WORKERS)], names
 
-    client = lambda_client(server.endpoint)
-    name = unique_name("workers")
-    client.create_function(
-        FunctionName=name,
-        Runtime="provided.al2023",
-        Role=ROLE_ARN,
-        Handler="bootstrap",
-        Code={"ZipFile": rust_zip("probe")},
-    )
+    name = create_provided(lambda_client(server.endpoint), "workers", rust_zip("probe"))
 
     # Each thread has its own connection (its own client), so the calls land on every loop.
     clients = [lambda_client(server.endpoint) for _ in range(8)]
