@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 
 import pytest
@@ -160,3 +161,26 @@ def test_sigterm_stops_promptly_with_warm_environments(flint_factory):
     assert not server.problems, server.problems
     server.start()
     assert invoke_ok(client, name, {"action": "echo"}).json == {"action": "echo"}
+
+
+def test_code_no_function_uses_is_removed_while_serving(flint_factory):
+    server = flint_factory("--code-grace", "1")
+    client = lambda_client(server.endpoint)
+    zips = server.data_dir / "code" / "zips"
+
+    def stored() -> set[str]:
+        return {path.name for path in zips.iterdir() if not path.name.startswith(".")}
+
+    kept = create(client, bash_zip(bash_runtime("  respond '\"kept\"'")))
+    gone = create(client, bash_zip(bash_runtime("  respond '\"gone\"'")))
+
+    def digest(created: dict) -> str:
+        return base64.b64decode(created["CodeSha256"]).hex()
+
+    assert {digest(kept), digest(gone)} <= stored()
+    assert invoke_ok(client, gone["FunctionName"]).json == "gone"
+    client.delete_function(FunctionName=gone["FunctionName"])
+    wait_until(lambda: digest(gone) not in stored(), 10, "the deleted function's package to go")
+    assert digest(kept) in stored()
+    assert not (server.data_dir / "code" / "extracted" / digest(gone)).exists()
+    assert invoke_ok(client, kept["FunctionName"]).json == "kept"

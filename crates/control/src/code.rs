@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use model::CodeRef;
 use model::layer::LayerRef;
@@ -95,10 +96,11 @@ impl ControlPlane {
         .await?
     }
 
-    /// Removes every stored package that no function version and no layer version refers to
-    /// and returns how many were removed; run at start-up, when no upload can be between its
-    /// store write and its database write.
-    pub async fn collect_unreferenced_code(&self) -> Result<usize, ControlError> {
+    /// Removes every stored package that no function version and no layer version refers to,
+    /// except those stored less than `grace` ago, and returns how many were removed. At
+    /// start-up, when no upload can be between its store write and its database write, the
+    /// grace can be zero; while serving it must outlast an upload's way into the database.
+    pub async fn collect_unreferenced_code(&self, grace: Duration) -> Result<usize, ControlError> {
         let mut referenced: HashSet<String> = self
             .inner
             .store
@@ -116,7 +118,9 @@ impl ControlPlane {
         );
         let store = Arc::clone(&self.inner.code);
         run_blocking("removing unreferenced code", move || {
-            store.retain(&referenced).map_err(ControlError::Store)
+            store
+                .retain(&referenced, grace)
+                .map_err(ControlError::Store)
         })
         .await?
     }

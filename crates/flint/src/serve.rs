@@ -51,6 +51,17 @@ pub(crate) struct ServeArgs {
     /// outbound connections, or refuse), `none` (plain processes).
     #[arg(long, env = "FLINT_ISOLATION", value_enum, default_value = "auto")]
     pub(crate) isolation: crate::isolation::Isolation,
+    /// Deployment packages no function, version or layer uses are removed every SECS, except
+    /// those stored (or uploaded again) less than SECS ago, which may be on their way into the
+    /// database; at start they are removed at once.
+    #[arg(
+        long,
+        env = "FLINT_CODE_GRACE",
+        default_value_t = 600,
+        value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub(crate) code_grace: u64,
     /// Threads that serve the APIs, each with its own event loop (default: one per two CPUs).
     #[arg(long, env = "FLINT_WORKERS", value_name = "N")]
     pub(crate) workers: Option<NonZeroUsize>,
@@ -198,12 +209,16 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         event_configs: Arc::clone(&event_configs),
     });
     let removed = control
-        .collect_unreferenced_code()
+        .collect_unreferenced_code(Duration::ZERO)
         .await
         .context("could not remove unreferenced code")?;
     if removed > 0 {
         tracing::info!(removed, "removed deployment packages no function uses");
     }
+    tokio::spawn(collect_code(
+        control.clone(),
+        Duration::from_secs(args.code_grace),
+    ));
     let restored = control
         .restore()
         .await
@@ -250,6 +265,24 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     workers.stop();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Removes the packages of deleted functions, versions and layers and of replaced code every
+/// `grace`, sparing those stored less than `grace` ago: an upload is stored before the
+/// database refers to it.
+async fn collect_code(control: control::ControlPlane, grace: Duration) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + grace, grace);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match control.collect_unreferenced_code(grace).await {
+            Ok(0) => {}
+            Ok(removed) => {
+                tracing::info!(removed, "removed deployment packages no function uses");
+            }
+            Err(error) => tracing::warn!(%error, "could not remove unreferenced code"),
+        }
+    }
 }
 
 /// The worker threads beside the main one, kept until the environments they serve are gone.

@@ -13,6 +13,7 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use crate::{StoreError, digest};
 
@@ -72,7 +73,9 @@ impl CodeStore {
             source,
         };
         if path.try_exists().map_err(write_failed)? {
-            return Ok(());
+            // Uploaded again: it counts as new for the collection of unreferenced code, which
+            // spares packages younger than its grace (a function on its way into the store).
+            return touch(&path).map_err(write_failed);
         }
 
         let temp = self.zips.join(temp_name(digest));
@@ -141,19 +144,32 @@ impl CodeStore {
         }
     }
 
-    /// Removes zips and extracted trees whose digest is not in `keep`; returns how many digests
-    /// went (a zip and its tree count once).
+    /// Removes zips and extracted trees whose digest is not in `keep`, unless the zip was
+    /// stored (or uploaded again) less than `grace` ago; returns how many digests went (a zip
+    /// and its tree count once).
     ///
-    /// `keep` must include the code of uploads still on their way into the `Store`, or their
-    /// zips go before any version refers to them.
-    pub fn retain(&self, keep: &HashSet<String>) -> Result<usize, StoreError> {
+    /// An upload on its way into the `Store` is not in `keep` yet: a `grace` longer than any
+    /// upload takes spares it while the server runs; at start, with nothing on its way, the
+    /// grace can be zero.
+    pub fn retain(&self, keep: &HashSet<String>, grace: Duration) -> Result<usize, StoreError> {
+        let recent = |digest: &str| {
+            fs::metadata(self.zips.join(digest))
+                .and_then(|metadata| metadata.modified())
+                .is_ok_and(|stored| stored.elapsed().map_or(true, |age| age < grace))
+        };
         let mut removed = BTreeSet::new();
         for digest in unkept_digests(&self.zips, keep)? {
+            if recent(&digest) {
+                continue;
+            }
             let path = self.zips.join(&digest);
             fs::remove_file(&path).map_err(|source| StoreError::RemoveCode { path, source })?;
             removed.insert(digest);
         }
         for digest in unkept_digests(&self.extracted, keep)? {
+            if recent(&digest) {
+                continue;
+            }
             let path = self.extracted.join(&digest);
             fs::remove_dir_all(&path).map_err(|source| StoreError::RemoveCode { path, source })?;
             removed.insert(digest);
@@ -179,6 +195,14 @@ fn temp_name(digest: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     format!(".tmp-{digest}-{}-{n}", std::process::id())
+}
+
+/// Sets a file's modification time to now.
+fn touch(path: &Path) -> io::Result<()> {
+    File::options()
+        .write(true)
+        .open(path)?
+        .set_modified(SystemTime::now())
 }
 
 /// Writes a new file and waits until its contents are on disk.
@@ -393,7 +417,7 @@ mod tests {
 
         let keep = HashSet::from([a.clone()]);
         // b had a zip and a tree, c only a zip: two digests went.
-        assert_eq!(store.retain(&keep).unwrap(), 2);
+        assert_eq!(store.retain(&keep, Duration::ZERO).unwrap(), 2);
         assert_eq!(names(&dir.path().join("zips")), [a.as_str(), "README"]);
         assert_eq!(names(&dir.path().join("extracted")), [a.as_str()]);
         assert_eq!(store.read_zip(a).unwrap(), packages[0].1);
@@ -404,9 +428,40 @@ mod tests {
             ));
         }
 
-        assert_eq!(store.retain(&keep).unwrap(), 0);
-        assert_eq!(store.retain(&HashSet::new()).unwrap(), 1);
+        assert_eq!(store.retain(&keep, Duration::ZERO).unwrap(), 0);
+        assert_eq!(store.retain(&HashSet::new(), Duration::ZERO).unwrap(), 1);
         assert_eq!(names(&dir.path().join("zips")), ["README"]);
+    }
+
+    #[test]
+    fn code_stored_within_the_grace_stays() {
+        let (dir, store) = open_temp();
+        let (old, old_zip) = zip_of(&[("old", "1")]);
+        let (new, new_zip) = zip_of(&[("new", "2")]);
+        store.put_zip(&old, &old_zip).unwrap();
+        store.put_zip(&new, &new_zip).unwrap();
+        store.extracted(&old).unwrap();
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        let set_stored = |digest: &str, at: SystemTime| {
+            File::options()
+                .write(true)
+                .open(dir.path().join("zips").join(digest))
+                .unwrap()
+                .set_modified(at)
+                .unwrap();
+        };
+        set_stored(&old, hour_ago);
+        set_stored(&new, hour_ago);
+        // Uploaded again: young once more.
+        store.put_zip(&new, &new_zip).unwrap();
+
+        let grace = Duration::from_secs(600);
+        assert_eq!(store.retain(&HashSet::new(), grace).unwrap(), 1);
+        assert_eq!(names(&dir.path().join("zips")), [new.as_str()]);
+        assert!(
+            names(&dir.path().join("extracted")).is_empty(),
+            "the old tree went with its zip"
+        );
     }
 
     #[test]

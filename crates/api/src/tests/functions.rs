@@ -361,6 +361,10 @@ async fn functions_survive_a_restart() {
         .json();
     assert_eq!(got["RevisionId"], created["RevisionId"]);
     assert_eq!(got["MemorySize"], 512);
-    let removed = api.control.collect_unreferenced_code().await.unwrap();
+    let removed = api
+        .control
+        .collect_unreferenced_code(std::time::Duration::ZERO)
+        .await
+        .unwrap();
     assert_eq!(removed, 0, "the function's code is referenced");
 }
