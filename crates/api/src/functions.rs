@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
 use crate::concurrency::ConcurrencyShape;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::request::{Caller, Label, Query, json_body};
 use crate::shapes::{
     CodeLocation, CreateFunctionRequest, FunctionConfiguration, GetFunctionResponse,
@@ -130,6 +130,16 @@ pub(crate) async fn list(
             ));
         }
     };
+    if let Some(master_region) = query.get("MasterRegion") {
+        // Lambda@Edge replicas are listed by the Region of their master function; flint runs
+        // no Lambda@Edge, so there are none to list.
+        check_master_region(master_region, all_versions)?;
+        let none = ListFunctionsResponse {
+            functions: Vec::new(),
+            next_marker: None,
+        };
+        return Ok(Json(none).into_response());
+    }
     let marker = query.get("Marker");
     let page = if all_versions {
         state.control.list_all_versions(marker, max_items).await?
@@ -148,6 +158,40 @@ pub(crate) async fn list(
         next_marker: page.next_marker,
     };
     Ok(Json(response).into_response())
+}
+
+/// `MasterRegion` as Lambda's model constrains it (`ALL|[a-z]{2}(-gov)?-[a-z]+-\d{1}`), and only
+/// with `FunctionVersion=ALL`.
+fn check_master_region(region: &str, all_versions: bool) -> Result<(), ApiError> {
+    if region != "ALL" && !is_region_name(region) {
+        return Err(ApiError::validation(
+            "masterRegion",
+            region,
+            "Member must satisfy regular expression pattern: ALL|[a-z]{2}(-gov)?-[a-z]+-\\d{1}",
+        ));
+    }
+    if !all_versions {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameterValue,
+            "MasterRegion requires FunctionVersion to be set to ALL".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// `[a-z]{2}(-gov)?-[a-z]+-\d`: `us-east-1`, `us-gov-west-1`.
+fn is_region_name(text: &str) -> bool {
+    let lower = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase());
+    let parts: Vec<&str> = text.split('-').collect();
+    let (country, area, digit) = match parts.as_slice() {
+        [country, area, digit] | [country, "gov", area, digit] => (*country, *area, *digit),
+        _ => return false,
+    };
+    country.len() == 2
+        && lower(country)
+        && lower(area)
+        && digit.len() == 1
+        && digit.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `PUT /2015-03-31/functions/{FunctionName}/code`

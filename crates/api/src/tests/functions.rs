@@ -261,6 +261,38 @@ async fn list_functions_with_function_version_all_pages_over_every_version() {
 }
 
 #[tokio::test]
+async fn master_region_lists_lambda_at_edge_replicas_of_which_there_are_none() {
+    let api = TestApi::new().await;
+    api.create("a", json!({})).await;
+    for region in ["us-east-1", "us-gov-west-1", "ALL"] {
+        let uri = format!("/2015-03-31/functions?FunctionVersion=ALL&MasterRegion={region}");
+        let listed = api.call(Method::GET, &uri, None).await;
+        assert_eq!(listed.status, StatusCode::OK, "{region}: {:?}", listed.body);
+        assert_eq!(listed.json(), json!({"Functions": []}), "{region}");
+    }
+    let (error_type, message) = refusal(&api, "/2015-03-31/functions?MasterRegion=us-east-1").await;
+    assert_eq!(error_type, "InvalidParameterValueException");
+    assert!(message.contains("FunctionVersion"), "{message}");
+    for bad in ["useast1", "u-east-1", "us-east-12", "US-east-1", "us--1"] {
+        let uri = format!("/2015-03-31/functions?FunctionVersion=ALL&MasterRegion={bad}");
+        let (error_type, message) = refusal(&api, &uri).await;
+        assert_eq!(error_type, "ValidationException", "{bad}");
+        assert!(message.contains("at 'masterRegion'"), "{bad}: {message}");
+    }
+}
+
+/// The error type and message of a GET that must answer 400.
+async fn refusal(api: &TestApi, uri: &str) -> (String, String) {
+    let refused = api.call(Method::GET, uri, None).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{uri}");
+    let message = refused.json()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (refused.error_type().to_owned(), message)
+}
+
+#[tokio::test]
 async fn updates_change_revision_and_code() {
     let api = TestApi::new().await;
     let created = api.create("hello", json!({})).await.json();
