@@ -54,6 +54,12 @@ impl ScalingBucket {
         }
     }
 
+    /// Returns a token taken for an environment that was not started after all.
+    pub fn give_back(&mut self, rate: &ScalingRate, now: Duration) {
+        self.refill(rate, now);
+        self.tokens = (self.tokens + 1.0).min(f64::from(rate.burst));
+    }
+
     /// Whole tokens left, for status displays.
     pub fn available(&mut self, rate: &ScalingRate, now: Duration) -> u32 {
         self.refill(rate, now);
@@ -95,6 +101,24 @@ mod tests {
             .count();
         assert_eq!(taken, 1_000);
         assert_eq!(bucket.available(&rate, Duration::from_secs(1)), 100);
+    }
+
+    #[test]
+    fn a_token_given_back_can_be_taken_again_but_never_above_the_burst() {
+        let rate = ScalingRate {
+            burst: 2,
+            window: Duration::from_secs(1000),
+        };
+        let mut bucket = ScalingBucket::new(&rate, Duration::ZERO);
+        assert!(bucket.try_take(&rate, Duration::ZERO));
+        assert!(bucket.try_take(&rate, Duration::ZERO));
+        assert!(!bucket.try_take(&rate, Duration::ZERO));
+        bucket.give_back(&rate, Duration::ZERO);
+        assert!(bucket.try_take(&rate, Duration::ZERO));
+        bucket.give_back(&rate, Duration::ZERO);
+        bucket.give_back(&rate, Duration::ZERO);
+        bucket.give_back(&rate, Duration::ZERO);
+        assert_eq!(bucket.available(&rate, Duration::ZERO), 2);
     }
 
     #[test]

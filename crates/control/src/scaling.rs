@@ -24,16 +24,26 @@ impl ScalingGate {
             buckets: Mutex::new(HashMap::new()),
         }
     }
+
+    fn buckets(&self) -> std::sync::MutexGuard<'_, HashMap<String, ScalingBucket>> {
+        // A bucket is a number and a time; a panic elsewhere cannot leave one half-written.
+        self.buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 impl pool::ColdStartGate for ScalingGate {
+    fn cold_start_not_needed(&self, function: &str) {
+        let now = self.origin.elapsed();
+        if let Some(bucket) = self.buckets().get_mut(function) {
+            bucket.give_back(&self.rate, now);
+        }
+    }
+
     fn allow_cold_start(&self, function: &str) -> bool {
         let now = self.origin.elapsed();
-        // A bucket is a number and a time; a panic elsewhere cannot leave one half-written.
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut buckets = self.buckets();
         match buckets.get_mut(function) {
             Some(bucket) => bucket.try_take(&self.rate, now),
             None => {

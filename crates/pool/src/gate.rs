@@ -8,4 +8,9 @@
 pub trait ColdStartGate: Send + Sync + std::fmt::Debug {
     /// `true` lets the cold start happen (and counts it); `false` throttles the invocation.
     fn allow_cold_start(&self, function: &str) -> bool;
+
+    /// A cold start allowed by [`ColdStartGate::allow_cold_start`] did not happen after all
+    /// (an environment went idle while the invocation waited for its sandbox): it must not
+    /// count.
+    fn cold_start_not_needed(&self, function: &str);
 }

@@ -204,10 +204,14 @@ impl Pool {
         // it makes one now, a few at a time), an environment of the version that goes idle
         // serves the invocation instead: in a burst, the later invocations reuse the first
         // environments rather than each wait for a sandbox of its own. A sandbox made meanwhile
-        // is kept for the next start. (The scaling token taken above stays spent.)
+        // is kept for the next start, and the gate takes the cold start back: otherwise, under
+        // load, invocations that each counted a start they never made exhaust the scaling rate.
         let prepared = tokio::select! {
             biased;
             environment = version.idle_returned() => {
+                if let Some(gate) = &self.shared.settings.cold_start_gate {
+                    gate.cold_start_not_needed(&request.config.name);
+                }
                 return Ok(Ok((environment, Initialization::OnDemand)));
             }
             prepared = environment::prepare(&self.shared, &request.config.name) => prepared?,

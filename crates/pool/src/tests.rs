@@ -2,6 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::atomic::AtomicU32;
 use std::time::Instant;
 
 use super::*;
@@ -334,6 +335,24 @@ async fn concurrent_invokes_run_in_parallel_environments() {
     assert_eq!(fx.pool.idle_count("f"), 4);
 }
 
+/// Lets a fixed number of cold starts through.
+#[derive(Debug)]
+struct Allowance(AtomicU32);
+
+impl ColdStartGate for Allowance {
+    fn allow_cold_start(&self, _function: &str) -> bool {
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
+    }
+
+    fn cold_start_not_needed(&self, _function: &str) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Plain processes, whose preparation waits for the test's go after the first one: as a
 /// sandbox made on the spot keeps a cold start waiting.
 #[derive(Debug, Default)]
@@ -364,7 +383,8 @@ impl sandbox::Launcher for SlowToPrepare {
 #[tokio::test]
 async fn an_invocation_waiting_for_its_sandbox_takes_an_environment_that_went_idle() {
     let launcher = Arc::new(SlowToPrepare::default());
-    let fx = Arc::new(fixture_launched(&[], None, launcher.clone()));
+    let gate = Arc::new(Allowance(AtomicU32::new(2)));
+    let fx = Arc::new(fixture_launched(&[], Some(gate.clone()), launcher.clone()));
     let config = config(5, &[]);
     let first = {
         let (fx, config) = (Arc::clone(&fx), Arc::clone(&config));
@@ -398,6 +418,11 @@ async fn an_invocation_waiting_for_its_sandbox_takes_an_environment_that_went_id
         "one start, one wait"
     );
     assert_eq!(fx.pool.idle_count("f"), 1);
+    assert_eq!(
+        gate.0.load(Ordering::SeqCst),
+        1,
+        "the start that did not happen does not count against the scaling rate"
+    );
 }
 
 #[tokio::test]

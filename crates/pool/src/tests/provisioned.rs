@@ -1,7 +1,5 @@
 //! Provisioned concurrency and the cold-start gate, with real processes.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use super::*;
 
 /// A published version of the test function.
@@ -131,20 +129,6 @@ async fn a_failing_init_marks_provisioning_failed() {
     assert!(reason.contains("FUNCTION_ERROR_INIT_FAILURE"), "{reason}");
     assert!(reason.contains("Runtime.ConfigError"), "{reason}");
     fx.pool.retire("f");
-}
-
-/// Lets a fixed number of cold starts through.
-#[derive(Debug)]
-struct Allowance(AtomicU32);
-
-impl ColdStartGate for Allowance {
-    fn allow_cold_start(&self, _function: &str) -> bool {
-        self.0
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                left.checked_sub(1)
-            })
-            .is_ok()
-    }
 }
 
 #[tokio::test]
