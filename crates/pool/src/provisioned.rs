@@ -277,20 +277,19 @@ async fn start(shared: &Shared, target: &ProvisionTarget) -> Result<Environment,
         .settings
         .scope
         .qualified_arn(&config.name, &config.version);
-    let started = match crate::environment::prepare(shared, &config.name).await {
-        Ok(prepared) => {
-            let start = StartFor {
-                config: Arc::clone(config),
-                code_dir: &target.code_dir,
-                opt_dir: target.opt_dir.as_deref(),
-                request_id: &request_id,
-                invoked_arn: &arn,
-                initialization: Initialization::Provisioned,
-            };
-            Environment::start(shared, prepared, start).await
-        }
-        Err(error) => Err(error),
-    };
+    let started = async {
+        let prepared = crate::environment::prepare(shared, &config.name).await?;
+        let start = StartFor {
+            config: Arc::clone(config),
+            code_dir: &target.code_dir,
+            opt_dir: target.opt_dir.as_deref(),
+            request_id: &request_id,
+            invoked_arn: &arn,
+            initialization: Initialization::Provisioned,
+        };
+        Environment::start(shared, prepared, start).await
+    }
+    .await;
     match started {
         Ok(Ok(environment)) => Ok(environment),
         Ok(Err(failure)) => {

@@ -53,22 +53,16 @@ impl Generation {
             .iter()
             .rev()
             .take(HOME_WINDOW)
-            .position(|environment| environment.home == here);
-        if let Some(offset) = nearby {
-            let index = idle.len() - 1 - offset;
-            let environment = idle.remove(index);
-            if environment.is_alive() {
-                self.busy.fetch_add(1, Ordering::Relaxed);
-                return Some(environment);
-            }
-        }
-        while let Some(environment) = idle.pop() {
-            if environment.is_alive() {
-                self.busy.fetch_add(1, Ordering::Relaxed);
-                return Some(environment);
-            }
-        }
-        None
+            .position(|environment| environment.home == here)
+            .map(|offset| idle.len() - 1 - offset);
+        let first = nearby.map(|index| idle.remove(index));
+        // Environments that stopped running are dropped on the way.
+        let environment = first
+            .into_iter()
+            .chain(std::iter::from_fn(|| idle.pop()))
+            .find(Environment::is_alive)?;
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        Some(environment)
     }
 
     /// The next on-demand environment that goes idle (or one idle now), now busy.
