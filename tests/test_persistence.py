@@ -180,7 +180,13 @@ def test_code_no_function_uses_is_removed_while_serving(flint_factory):
     assert {digest(kept), digest(gone)} <= stored()
     assert invoke_ok(client, gone["FunctionName"]).json == "gone"
     client.delete_function(FunctionName=gone["FunctionName"])
-    wait_until(lambda: digest(gone) not in stored(), 10, "the deleted function's package to go")
+    extracted = server.data_dir / "code" / "extracted"
+    # The zip goes first, then its extracted tree, in the same pass.
+    wait_until(
+        lambda: digest(gone) not in stored() and not (extracted / digest(gone)).exists(),
+        10,
+        "the deleted function's package and its extracted tree to go",
+    )
     assert digest(kept) in stored()
-    assert not (server.data_dir / "code" / "extracted" / digest(gone)).exists()
+    assert (extracted / digest(kept)).exists()
     assert invoke_ok(client, kept["FunctionName"]).json == "kept"
