@@ -12,8 +12,9 @@
 //! plain synchronous file I/O; the caller picks the thread.
 //!
 //! Invariants:
-//! - Readers take no lock and never make a writer wait; they see whole lines only, so a line
-//!   being written or torn by a crash is invisible.
+//! - Writers may keep a few KB of events buffered; a read of a group first flushes its
+//!   writers (a short lock each), so every event appended before the read is seen. Readers see
+//!   whole lines only, so a line being written or torn by a crash is invisible.
 //! - A stream holds at most `max_stream_bytes` (its newest part), a group at most
 //!   `max_group_bytes` (its most recently written streams), checked on stream creation and
 //!   every few hundred KB written rather than on every event.
@@ -38,7 +39,7 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, TryLockError};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError, Weak};
 
 use model::{Clock, SystemClock};
 
@@ -47,6 +48,7 @@ pub use error::LogError;
 pub use event::LogEvent;
 pub use filter::{FilterPage, FilterQuery};
 pub use stream_events::{StreamPage, StreamQuery};
+use writer::Appender;
 pub use writer::StreamWriter;
 
 /// Most events one page returns, as in CloudWatch Logs.
@@ -92,6 +94,9 @@ struct StoreInner {
     /// Bumped after the store deleted streams, so that writers look whether theirs is gone
     /// only then, not on every flush.
     removals: AtomicU64,
+    /// Every writer of the store with its group directory, so that a read of a group first
+    /// flushes what its writers buffered. Writers that are gone are pruned as new ones come.
+    writers: Mutex<Vec<(PathBuf, Weak<Mutex<Appender>>)>>,
 }
 
 impl LogStore {
@@ -121,6 +126,7 @@ impl LogStore {
             clock,
             retention: Mutex::new(()),
             removals: AtomicU64::new(0),
+            writers: Mutex::new(Vec::new()),
         };
         Ok(LogStore {
             inner: Arc::new(inner),
@@ -148,8 +154,10 @@ impl LogStore {
         }
     }
 
+    /// The directory of a group a reader is about to read, its writers' buffers flushed.
     fn existing_group_dir(&self, group: &str) -> Result<PathBuf, LogError> {
         let group_dir = self.inner.root.join(names::encode(group)?);
+        self.inner.flush_writers(&group_dir);
         if group_dir.is_dir() {
             Ok(group_dir)
         } else {
@@ -173,6 +181,28 @@ impl LogStore {
 }
 
 impl StoreInner {
+    fn register_writer(&self, group_dir: PathBuf, appender: Weak<Mutex<Appender>>) {
+        let mut writers = self.writers.lock().unwrap_or_else(PoisonError::into_inner);
+        writers.retain(|(_, writer)| writer.strong_count() > 0);
+        writers.push((group_dir, appender));
+    }
+
+    /// Writes out what the group's writers buffered. A failure is the writer's to report (its
+    /// own next flush meets it); the reader reads what is on disk.
+    fn flush_writers(&self, group_dir: &Path) {
+        let writers: Vec<_> = self
+            .writers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(dir, _)| dir == group_dir)
+            .filter_map(|(_, writer)| writer.upgrade())
+            .collect();
+        for appender in writers {
+            let _ = writer::lock(&appender).flush();
+        }
+    }
+
     fn now_ms(&self) -> i64 {
         self.clock.now().as_millisecond()
     }

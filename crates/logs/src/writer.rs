@@ -4,16 +4,55 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::layout::{ensure_stream_dir, last_newline_before, list_segments, segment_path};
 use crate::line::encode_line;
 use crate::{LogError, StoreInner};
 
-/// Appends the events of one stream. There is one writer per stream at a time; readers never
-/// wait for it, and see what it appended once [`StreamWriter::flush`] returns.
+/// Appends the events of one stream. There is one writer per stream at a time. Readers see
+/// what it appended once [`StreamWriter::flush`] returns, or once they read the stream's group:
+/// a read first flushes the group's writers, so a writer may keep events buffered.
 #[derive(Debug)]
 pub struct StreamWriter {
+    appender: Arc<Mutex<Appender>>,
+}
+
+impl StreamWriter {
+    /// Opens the stream in `stream_dir` for appending, creating it if needed, and lets the
+    /// store's readers flush it.
+    pub(crate) fn open(
+        store: Arc<StoreInner>,
+        group_dir: PathBuf,
+        stream_dir: PathBuf,
+    ) -> Result<Self, LogError> {
+        let appender = Appender::open(Arc::clone(&store), group_dir.clone(), stream_dir)?;
+        let appender = Arc::new(Mutex::new(appender));
+        store.register_writer(group_dir, Arc::downgrade(&appender));
+        Ok(StreamWriter { appender })
+    }
+
+    /// Appends one event; `message` is a single line (the caller splits on '\n'; a message that
+    /// still contains '\n', '\r' or '\t' is stored and read back faithfully). The event may
+    /// stay buffered until [`StreamWriter::flush`] or a read of the group.
+    pub fn append(&mut self, timestamp_ms: i64, message: &str) -> Result<(), LogError> {
+        lock(&self.appender).append(timestamp_ms, message)
+    }
+
+    /// Makes appended events visible to readers (writes the buffer to the file).
+    pub fn flush(&mut self) -> Result<(), LogError> {
+        lock(&self.appender).flush()
+    }
+}
+
+/// A writer's state is consistent between calls, so one that panicked mid-call is still usable.
+pub(crate) fn lock(appender: &Mutex<Appender>) -> MutexGuard<'_, Appender> {
+    appender.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What a [`StreamWriter`] appends through: the stream's current segment and its buffer.
+#[derive(Debug)]
+pub(crate) struct Appender {
     store: Arc<StoreInner>,
     group_dir: PathBuf,
     stream_dir: PathBuf,
@@ -38,10 +77,10 @@ fn buffered(file: File) -> BufWriter<File> {
     BufWriter::with_capacity(WRITE_BUFFER, file)
 }
 
-impl StreamWriter {
+impl Appender {
     /// Opens the stream in `stream_dir` for appending, creating it if needed. A line torn by a
     /// crash at the end of the stream is cut off, so new events do not run into it.
-    pub(crate) fn open(
+    fn open(
         store: Arc<StoreInner>,
         group_dir: PathBuf,
         stream_dir: PathBuf,
@@ -61,7 +100,7 @@ impl StreamWriter {
             };
         // The group's cap is checked as bytes are appended, not here: a stream adds nothing
         // when opened, and the check reads every stream of the group, which grows with it.
-        Ok(StreamWriter {
+        Ok(Appender {
             store,
             group_dir,
             stream_dir,
@@ -75,9 +114,7 @@ impl StreamWriter {
         })
     }
 
-    /// Appends one event; `message` is a single line (the caller splits on '\n'; a message that
-    /// still contains '\n', '\r' or '\t' is stored and read back faithfully).
-    pub fn append(&mut self, timestamp_ms: i64, message: &str) -> Result<(), LogError> {
+    fn append(&mut self, timestamp_ms: i64, message: &str) -> Result<(), LogError> {
         self.line.clear();
         encode_line(&mut self.line, timestamp_ms, self.store.now_ms(), message);
         let line_len = self.line.len() as u64;
@@ -99,11 +136,11 @@ impl StreamWriter {
         Ok(())
     }
 
-    /// Makes appended events visible to readers (flushes the buffer to the file). When the
-    /// store deleted streams since the last look, the writer first checks that its own file
-    /// is still linked; flushes in between cost one write. (A segment file removed behind the
-    /// store's back stays unnoticed.)
-    pub fn flush(&mut self) -> Result<(), LogError> {
+    /// Writes the buffer to the file. When the store deleted streams since the last look, the
+    /// writer first checks that its own file is still linked; flushes in between cost one
+    /// write (none with nothing buffered). (A segment file removed behind the store's back stays
+    /// unnoticed.)
+    pub(crate) fn flush(&mut self) -> Result<(), LogError> {
         let removals = self.store.removals();
         if removals != self.seen_removals {
             self.seen_removals = removals;
@@ -223,7 +260,7 @@ mod tests {
     use std::fs;
 
     use crate::names::encode;
-    use crate::testing::{GROUP, STREAM_A, TestStore};
+    use crate::testing::{GROUP, STREAM_A, STREAM_B, TestStore};
     use crate::{FilterQuery, LogLimits, StreamQuery};
 
     fn stream_bytes(test: &TestStore, stream: &str) -> u64 {
@@ -375,6 +412,37 @@ mod tests {
                 .map(|e| e.message.as_str())
                 .collect::<Vec<_>>(),
             messages
+        );
+    }
+
+    #[test]
+    fn every_read_sees_the_events_a_writer_still_buffers() {
+        let test = TestStore::new(LogLimits::default());
+        let mut a = test.store.create_stream(GROUP, STREAM_A).unwrap();
+        let mut b = test.store.create_stream(GROUP, STREAM_B).unwrap();
+        a.append(1, "from a").unwrap();
+        b.append(2, "from b").unwrap();
+        assert_eq!(
+            test.filter_all(&FilterQuery::default()),
+            ["from a", "from b"]
+        );
+        a.append(3, "a again").unwrap();
+        let head = StreamQuery {
+            start_from_head: true,
+            ..Default::default()
+        };
+        let page = test.store.stream_events(GROUP, STREAM_A, &head).unwrap();
+        let messages: Vec<_> = page.events.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(messages, ["from a", "a again"]);
+        let described = stream_bytes(&test, STREAM_B);
+        b.append(4, "b again").unwrap();
+        assert!(stream_bytes(&test, STREAM_B) > described);
+        // A writer that is gone wrote out its buffer when it went.
+        a.append(5, "a last").unwrap();
+        drop(a);
+        assert_eq!(
+            test.filter_all(&FilterQuery::default()),
+            ["from a", "from b", "a again", "b again", "a last"]
         );
     }
 }

@@ -127,8 +127,10 @@ impl Logger {
     }
 }
 
-/// How long lines written between invocations (by extensions, or a runtime's background work)
-/// may wait in the buffer before readers (`flint logs`, the CloudWatch Logs API) see them.
+/// How long lines may wait in the buffer before they are written to the stream's file. Readers
+/// (`flint logs`, the CloudWatch Logs API) need not wait: a read flushes the group's writers
+/// first. Buffering, also across invocations, spares a write per invocation under load; the
+/// delay bounds what a crash of flint can lose.
 const FLUSH_DELAY: Duration = Duration::from_millis(50);
 
 /// The end of an invocation's log: its report, completed by the logger with the environment's
@@ -263,7 +265,19 @@ async fn run(
     let mut stdout: Option<Lines<ChildStdout>> = None;
     let mut stderr: Option<Lines<ChildStderr>> = None;
     let mut telemetry: Option<Hub> = None;
+    // One timer, re-armed when lines are buffered, rather than a new one on every turn.
+    let flush_timer = tokio::time::sleep(FLUSH_DELAY);
+    tokio::pin!(flush_timer);
+    let mut timer_armed = false;
     loop {
+        match sink.flush_at {
+            Some(at) if !timer_armed => {
+                flush_timer.as_mut().reset(at);
+                timer_armed = true;
+            }
+            Some(_) => {}
+            None => timer_armed = false,
+        }
         // Output first: a line the runtime printed before answering belongs before `END`.
         tokio::select! {
             biased;
@@ -286,7 +300,7 @@ async fn run(
                 None => stderr = None,
             },
             Some(line) = extension_lines.recv() => sink.write(&line),
-            () = sleep_until(sink.flush_at), if sink.flush_at.is_some() => sink.flush(),
+            () = &mut flush_timer, if timer_armed => sink.flush(),
             command = commands.recv() => match command {
                 Some(LogCommand::Attach(out, err, hub)) => {
                     stdout = Some(Lines::new(out));
@@ -306,9 +320,6 @@ async fn run(
                     for line in (*closing).finish(telemetry.as_ref()) {
                         sink.write(&line);
                     }
-                    // An invocation's log is readable as soon as it ended (`flint invoke` then
-                    // `flint logs`); the write happens here, not on the caller's path.
-                    sink.flush();
                     let collected = sink.tail.take().unwrap_or_default();
                     if let Some(tail) = tail {
                         let _ = tail.send(last_bytes(&collected, LOG_TAIL_BYTES).to_string());
@@ -338,13 +349,6 @@ async fn run(
         }
     }
     sink.flush();
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Bytes a line reader reads at once, and the most it keeps for the next line. Every idle

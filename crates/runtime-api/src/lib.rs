@@ -12,8 +12,9 @@ mod endpoint;
 mod extension_routes;
 pub mod extensions;
 mod routes;
+mod server;
 pub mod state;
 pub mod telemetry;
 
 pub use endpoint::{Endpoint, EndpointConfig, EndpointEvent, ExtensionInfo, Invocation, Outcome};
-pub use routes::serve;
+pub use server::serve;

@@ -10,8 +10,6 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use model::limits::RESPONSE_PAYLOAD_MAX;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 use crate::endpoint::{Endpoint, Outcome};
 use crate::state::Refusal;
@@ -19,31 +17,8 @@ use crate::state::Refusal;
 const ERROR_TYPE_HEADER: &str = "lambda-runtime-function-error-type";
 const RESPONSE_MODE_HEADER: &str = "lambda-runtime-function-response-mode";
 
-/// Serves `endpoint` on `listener` until the returned task is aborted.
-///
-/// Every environment shares one router (built once); the endpoint travels with each request
-/// as an extension. A router per environment cost about 15 KiB of flint's memory for each
-/// idle environment.
-pub fn serve(listener: TcpListener, endpoint: Endpoint) -> JoinHandle<()> {
-    use axum::ServiceExt;
-    use axum::serve::ListenerExt;
-    use tower::Service;
-    let listener = listener.tap_io(|stream| {
-        // Without TCP_NODELAY every exchange waits for the peer's delayed ACK (~40 ms).
-        let _ = stream.set_nodelay(true);
-    });
-    let router = shared_router().clone();
-    let service = tower::service_fn(move |mut request: axum::extract::Request| {
-        request.extensions_mut().insert(endpoint.clone());
-        router.clone().call(request)
-    });
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, service.into_make_service()).await;
-    })
-}
-
 /// The Runtime and Extensions API routes; handlers find their [`Endpoint`] in the request.
-fn shared_router() -> &'static Router {
+pub(crate) fn shared_router() -> &'static Router {
     static ROUTER: std::sync::OnceLock<Router> = std::sync::OnceLock::new();
     ROUTER.get_or_init(|| {
         Router::new()
@@ -61,6 +36,11 @@ fn shared_router() -> &'static Router {
 }
 
 async fn next(Extension(endpoint): Extension<Endpoint>) -> Response {
+    next_invocation(&endpoint).await
+}
+
+/// `GET /runtime/invocation/next`: waits for the environment's next invocation.
+pub(crate) async fn next_invocation(endpoint: &Endpoint) -> Response {
     let invocation = match endpoint.next().await {
         Ok(invocation) => invocation,
         Err(refusal) => return refused(refusal),
@@ -102,7 +82,17 @@ async fn response(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(refusal) = endpoint.is_outstanding(&id) {
+    invocation_response(&endpoint, &id, &headers, body).await
+}
+
+/// `POST /runtime/invocation/{id}/response`: the runtime's answer to invocation `id`.
+pub(crate) async fn invocation_response(
+    endpoint: &Endpoint,
+    id: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    if let Err(refusal) = endpoint.is_outstanding(id) {
         return refused(refusal);
     }
     if let Some(mode) = headers.get(RESPONSE_MODE_HEADER)
@@ -112,7 +102,7 @@ async fn response(
             "Runtime.InvalidResponseModeHeader",
             "Invalid function response mode",
         );
-        let _ = endpoint.complete(&id, outcome);
+        let _ = endpoint.complete(id, outcome);
         return api_error(
             StatusCode::BAD_REQUEST,
             "InvalidFunctionResponseMode",
@@ -120,7 +110,7 @@ async fn response(
         );
     }
     match read_limited(body).await {
-        Ok(bytes) => match endpoint.complete(&id, Outcome::Response(bytes)) {
+        Ok(bytes) => match endpoint.complete(id, Outcome::Response(bytes)) {
             Ok(()) => accepted(),
             Err(refusal) => refused(refusal),
         },
@@ -129,7 +119,7 @@ async fn response(
                 "Response payload size exceeded maximum allowed payload size ({RESPONSE_PAYLOAD_MAX} bytes)."
             );
             let _ = endpoint.complete(
-                &id,
+                id,
                 platform_error("Function.ResponseSizeTooLarge", &message),
             );
             api_error(
@@ -140,7 +130,7 @@ async fn response(
         }
         Err(BodyError::Truncated) => {
             let _ = endpoint.complete(
-                &id,
+                id,
                 platform_error(
                     "Runtime.TruncatedResponse",
                     "HTTP request detected as truncated",

@@ -6,6 +6,9 @@ use std::time::Duration;
 use super::tests::{config, invocation};
 use super::*;
 use crate::endpoint::EndpointEvent;
+use crate::serve;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
 struct Fixture {
     endpoint: Endpoint,

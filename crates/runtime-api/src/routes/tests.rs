@@ -2,6 +2,9 @@ use std::time::Duration;
 
 use super::*;
 use crate::endpoint::{EndpointEvent, Invocation};
+use crate::serve;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
 struct Fixture {
     endpoint: Endpoint,
