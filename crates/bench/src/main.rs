@@ -301,7 +301,8 @@ fn facts(settings: &Settings, machine: &Machine, origin: String) -> Vec<(String,
         (
             "Load generator".to_owned(),
             format!(
-                "flint-bench on the same machine: {generator}, hyper HTTP/1.1 client connections"
+                "flint-bench on the same machine: {generator}, its own minimal HTTP/1.1 client on \
+                 keep-alive connections"
             ),
         ),
         ("Command".to_owned(), command),

@@ -78,11 +78,12 @@ pub(crate) async fn run(
         let (latency, result) =
             joined.map_err(|error| anyhow!("an invoke task failed: {error}"))?;
         match result {
-            Ok(headers) => {
+            Ok(answer) => {
                 latencies.push(latency);
-                let cold = headers
-                    .get("x-amz-log-result")
-                    .and_then(|value| log_init_duration(value.as_bytes()))
+                let cold = answer
+                    .log_result
+                    .as_deref()
+                    .and_then(log_init_duration)
                     .is_some();
                 burst.cold += usize::from(cold);
             }

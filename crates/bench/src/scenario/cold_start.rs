@@ -58,16 +58,13 @@ pub(crate) async fn run(
         let start = Instant::now();
         let result = connection.invoke(true).await;
         let elapsed = start.elapsed();
-        let headers =
+        let answer =
             result.map_err(|failure| anyhow!("cold invoke {round} of {count}: {failure}"))?;
         if round == 0 {
             continue;
         }
         round_trips.push(elapsed);
-        match headers
-            .get("x-amz-log-result")
-            .map(|value| log_init_duration(value.as_bytes()))
-        {
+        match answer.log_result.as_deref().map(log_init_duration) {
             None => unchecked += 1,
             Some(Some(init)) => init_durations.push(init),
             Some(None) => served_warm += 1,
