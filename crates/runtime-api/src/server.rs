@@ -61,16 +61,16 @@ async fn serve_connection(stream: TcpStream, endpoint: Endpoint) {
 }
 
 async fn dispatch(request: Request<Incoming>, endpoint: Endpoint) -> Result<Response, Infallible> {
-    match Route::of(request.method(), request.uri().path()) {
+    let (mut parts, body) = request.into_parts();
+    let body = Body::new(body);
+    match Route::of(&parts.method, parts.uri.path()) {
         Route::Next => Ok(routes::next_invocation(&endpoint).await),
         Route::Response(id) => {
-            let id = id.to_owned();
-            let (parts, body) = request.into_parts();
-            Ok(routes::invocation_response(&endpoint, &id, &parts.headers, Body::new(body)).await)
+            Ok(routes::invocation_response(&endpoint, id, &parts.headers, body).await)
         }
         Route::Router => {
-            let mut request = request.map(Body::new);
-            request.extensions_mut().insert(endpoint);
+            parts.extensions.insert(endpoint);
+            let request = Request::from_parts(parts, body);
             routes::shared_router().clone().call(request).await
         }
     }
