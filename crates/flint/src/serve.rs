@@ -62,6 +62,11 @@ pub(crate) struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub(crate) code_grace: u64,
+    /// Leave local connections to plain TCP: without this, as root, messages between two
+    /// sockets of this host on a connection to the API or an environment's Runtime API skip the
+    /// TCP stack (a BPF socket map; the connections stay TCP connections to their ends).
+    #[arg(long, env = "FLINT_NO_LOOPBACK_SHORTCUT")]
+    pub(crate) no_loopback_shortcut: bool,
     /// Threads that serve the APIs, each with its own event loop (default: one per two CPUs).
     #[arg(long, env = "FLINT_WORKERS", value_name = "N")]
     pub(crate) workers: Option<NonZeroUsize>,
@@ -127,6 +132,21 @@ fn endpoint_url(local: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(reachable, local.port()))
 }
 
+/// Installs the loopback shortcut (see `sandbox::loopback`) when `wanted` and admits the API's
+/// listener to it. Without it every local connection is plain TCP, which works the same.
+fn loopback_shortcut(wanted: bool, listener: &TcpListener) -> Option<sandbox::loopback::Admission> {
+    if !wanted {
+        return None;
+    }
+    match sandbox::loopback::install() {
+        Ok(()) => sandbox::loopback::admit(std::os::fd::AsFd::as_fd(listener)),
+        Err(error) => {
+            tracing::info!(%error, "local connections use plain TCP (no loopback shortcut)");
+            None
+        }
+    }
+}
+
 /// Runs the server until SIGINT or SIGTERM, on this thread's event loop and those of the other
 /// workers.
 pub(crate) fn main(args: ServeArgs) -> anyhow::Result<()> {
@@ -167,6 +187,8 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("could not listen on {}", args.listen))?;
     let local = listener.local_addr()?;
+    // Installed before the launcher makes environments ahead, so their listeners are admitted.
+    let _api_shortcut = loopback_shortcut(!args.no_loopback_shortcut, &listener);
 
     let runtimes = runtimes::Runtimes::new(runtimes::RuntimeSettings {
         root: data.runtimes(),

@@ -181,6 +181,8 @@ struct Maker {
 struct Ready {
     inside: Inside,
     runtime_api: std::net::TcpListener,
+    /// The Runtime API listener's place in the loopback shortcut, when installed.
+    shortcut: Option<crate::loopback::Admission>,
     endpoint: std::net::TcpListener,
     jail: PendingJail,
 }
@@ -262,9 +264,11 @@ impl Maker {
             tracing::warn!(%error, "an environment starts without egress");
         }
         let jail = self.first_jail(&netns)?;
+        let shortcut = crate::loopback::admit(runtime_api.as_fd());
         Ok(Ready {
             inside: Inside::Namespace(netns),
             runtime_api,
+            shortcut,
             endpoint,
             jail,
         })
@@ -289,6 +293,8 @@ impl Maker {
         Ok(Ready {
             inside: Inside::Service(server_end),
             runtime_api: runtime_api.into(),
+            // Rootless servers cannot install the shortcut.
+            shortcut: None,
             endpoint: endpoint.into(),
             jail,
         })
@@ -643,6 +649,7 @@ impl Launcher for IsolatedLauncher {
             endpoint_url: Some(format!("http://{}", network::ENDPOINT)),
             network: Some(Arc::new(Network {
                 inside: ready.inside,
+                _shortcut: ready.shortcut,
                 forwarder,
                 jail: Mutex::new(Some(ready.jail)),
                 first: Mutex::new(None),

@@ -27,6 +27,7 @@ mod forward;
 mod init;
 mod isolated;
 mod jail;
+pub mod loopback;
 mod mount_plan;
 mod network;
 mod process;
@@ -101,6 +102,8 @@ pub struct Prepared {
 #[derive(Debug)]
 pub struct Network {
     inside: Inside,
+    /// Keeps the Runtime API listener in the loopback shortcut while the environment lives.
+    _shortcut: Option<loopback::Admission>,
     forwarder: tokio::task::JoinHandle<()>,
     /// The jail made ahead for the environment's first process.
     jail: std::sync::Mutex<Option<isolated::PendingJail>>,

@@ -123,6 +123,14 @@ fn place(mount: &CgroupMount, path: &str) -> Option<PathBuf> {
     Some(mount.point.join(relative.trim_start_matches('/')))
 }
 
+/// Where the unified hierarchy is mounted, if it is.
+pub(crate) fn unified_mount(mountinfo: &str) -> Option<PathBuf> {
+    mounts(mountinfo)
+        .into_iter()
+        .find(|mount| mount.v2)
+        .map(|mount| mount.point)
+}
+
 /// Chooses where environments' cgroups go. The unified hierarchy is used when the server's
 /// cgroup there can hand out the memory and pids controllers; else the v1 hierarchies when each
 /// of memory, cpu, pids and freezer is mounted. `controllers_of` reads a v2 cgroup's
@@ -216,6 +224,13 @@ mod tests {
     ) {
         let found = detect(mountinfo, self_cgroup, |_| Some(v2_controllers.to_string()));
         assert_eq!(found, expect.map_err(str::to_string));
+    }
+
+    #[test]
+    fn finds_the_unified_mount_beside_v1_or_alone() {
+        assert_eq!(unified_mount(HYBRID), Some("/sys/fs/cgroup/unified".into()));
+        assert_eq!(unified_mount(UNIFIED), Some("/sys/fs/cgroup".into()));
+        assert_eq!(unified_mount(&HYBRID.replace("cgroup2", "tmpfs")), None);
     }
 
     #[test]

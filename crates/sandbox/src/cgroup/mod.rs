@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-pub(crate) use layout::{Layout, detect};
+pub(crate) use layout::{Layout, detect, unified_mount};
 pub(crate) use sys::{CgroupSys, HostCgroupSys, Reread};
 
 /// Lambda's limit on processes and threads of one environment.
