@@ -48,6 +48,8 @@ pub(crate) struct Environment {
     /// The thread whose event loop serves the environment's Runtime API (the one that started
     /// it): an invocation taken there needs no hand-off between threads.
     pub(crate) home: std::thread::ThreadId,
+    /// Keeps the Runtime API listener in the loopback shortcut while the environment lives.
+    _shortcut: Option<sandbox::loopback::Admission>,
 }
 
 /// An external extension's process.
@@ -274,6 +276,7 @@ impl Environment {
             freezer: Arc::default(),
             last_used: Instant::now(),
             home: std::thread::current().id(),
+            _shortcut: prepared.shortcut,
         };
         drop(runtime_exit_sender);
         if let Err(failure) = environment

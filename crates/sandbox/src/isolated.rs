@@ -649,11 +649,11 @@ impl Launcher for IsolatedLauncher {
             endpoint_url: Some(format!("http://{}", network::ENDPOINT)),
             network: Some(Arc::new(Network {
                 inside: ready.inside,
-                _shortcut: ready.shortcut,
                 forwarder,
                 jail: Mutex::new(Some(ready.jail)),
                 first: Mutex::new(None),
             })),
+            shortcut: ready.shortcut,
         })
     }
 

@@ -95,6 +95,9 @@ pub struct Prepared {
     pub endpoint_url: Option<String>,
     /// The environment's network, to be handed to [`Launcher::launch`] in the [`LaunchSpec`].
     pub network: Option<Arc<Network>>,
+    /// The listener's admission to the loopback shortcut (when installed): keep it while the
+    /// environment lives.
+    pub shortcut: Option<loopback::Admission>,
 }
 
 /// An environment's own network namespace (with the listeners in it), the relay to flint's API
@@ -102,8 +105,6 @@ pub struct Prepared {
 #[derive(Debug)]
 pub struct Network {
     inside: Inside,
-    /// Keeps the Runtime API listener in the loopback shortcut while the environment lives.
-    _shortcut: Option<loopback::Admission>,
     forwarder: tokio::task::JoinHandle<()>,
     /// The jail made ahead for the environment's first process.
     jail: std::sync::Mutex<Option<isolated::PendingJail>>,

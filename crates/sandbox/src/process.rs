@@ -29,12 +29,14 @@ impl Launcher for ProcessLauncher {
         let local_addr = listener
             .local_addr()
             .map_err(SandboxError::BindRuntimeApi)?;
+        let shortcut = crate::loopback::admit(std::os::fd::AsFd::as_fd(&listener));
         Ok(Prepared {
             listener,
             runtime_api: local_addr.to_string(),
             local_addr,
             endpoint_url: None,
             network: None,
+            shortcut,
         })
     }
 

@@ -19,6 +19,8 @@ const LINK_CREATE: libc::c_int = 28;
 
 pub(super) const MAP_TYPE_HASH: u32 = 1;
 pub(super) const MAP_TYPE_SOCKHASH: u32 = 18;
+/// Elements are allocated when inserted, not all when the map is made.
+pub(super) const NO_PREALLOC: u32 = 1;
 pub(super) const PROG_TYPE_SOCK_OPS: u32 = 13;
 pub(super) const PROG_TYPE_SK_MSG: u32 = 16;
 pub(super) const ATTACH_CGROUP_SOCK_OPS: u32 = 3;
@@ -33,6 +35,7 @@ struct MapCreate {
     key_size: u32,
     value_size: u32,
     max_entries: u32,
+    map_flags: u32,
 }
 
 #[repr(C)]
@@ -109,6 +112,7 @@ pub(super) fn create_map(
     key_size: u32,
     value_size: u32,
     max_entries: u32,
+    map_flags: u32,
 ) -> io::Result<OwnedFd> {
     bpf_fd(
         MAP_CREATE,
@@ -117,6 +121,7 @@ pub(super) fn create_map(
             key_size,
             value_size,
             max_entries,
+            map_flags,
         },
     )
 }

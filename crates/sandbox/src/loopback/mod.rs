@@ -167,6 +167,7 @@ impl Shortcut {
             program::LISTENER_KEY_BYTES,
             1,
             LISTENERS,
+            bpf::NO_PREALLOC,
         )
         .map_err(ShortcutError::CreateMap)?;
         let sockets = bpf::create_map(
@@ -174,6 +175,7 @@ impl Shortcut {
             program::SOCKET_KEY_BYTES,
             4,
             SOCKETS,
+            0,
         )
         .map_err(ShortcutError::CreateMap)?;
         let sk_msg = bpf::load(bpf::PROG_TYPE_SK_MSG, &program::sk_msg(sockets.as_fd())).map_err(
