@@ -67,8 +67,8 @@ struct Shortcut {
     _link: OwnedFd,
 }
 
-/// Installs the shortcut for this server's lifetime (once; later calls answer the first
-/// outcome's success). Listeners admitted before are not shortcut.
+/// Installs the shortcut for the rest of this process's life; once installed, later calls do
+/// nothing. Listeners must be admitted after it.
 pub fn install() -> Result<(), ShortcutError> {
     if INSTALLED.get().is_some() {
         return Ok(());
@@ -76,11 +76,6 @@ pub fn install() -> Result<(), ShortcutError> {
     let shortcut = Shortcut::install()?;
     let _ = INSTALLED.set(shortcut);
     Ok(())
-}
-
-/// Whether [`install`] succeeded.
-pub fn installed() -> bool {
-    INSTALLED.get().is_some()
 }
 
 /// A listener whose connections take the shortcut; admitted until dropped.
