@@ -139,6 +139,26 @@ impl Assembler {
         self.emit(0x7b, dst, src, offset, 0)
     }
 
+    /// Copies the context's (r6's) u32 at `field` to the stack at `to`, through r2.
+    fn copy_u32(&mut self, field: i16, to: i16) -> &mut Self {
+        self.load_u32(R2, R6, field).store_u32(FP, to, R2)
+    }
+
+    /// `r0 = helper(ctx, sockets, &socket key, flags)`
+    fn call_with_socket_key(
+        &mut self,
+        helper: i32,
+        sockets: BorrowedFd<'_>,
+        flags: i32,
+    ) -> &mut Self {
+        self.mov(R1, R6)
+            .load_map(R2, sockets)
+            .mov(R3, FP)
+            .add_imm(R3, SOCKET_KEY.into())
+            .mov_imm(R4, flags)
+            .call(helper)
+    }
+
     /// `*(u32 *)(dst + offset) = immediate`
     fn store_u32_imm(&mut self, dst: u8, offset: i16, immediate: i32) -> &mut Self {
         self.emit(0x62, dst, 0, offset, immediate)
@@ -212,12 +232,9 @@ pub(super) fn sock_ops(listeners: BorrowedFd<'_>, sockets: BorrowedFd<'_>) -> Ve
         .mov(R1, R6)
         .call(GET_NETNS_COOKIE)
         .store_u64(FP, SOCKET_KEY, R0)
-        .load_u32(R2, R6, sock_ops::LOCAL_IP4)
-        .store_u32(FP, SOCKET_KEY + 8, R2)
-        .load_u32(R2, R6, sock_ops::REMOTE_IP4)
-        .store_u32(FP, SOCKET_KEY + 12, R2)
-        .load_u32(R2, R6, sock_ops::LOCAL_PORT)
-        .store_u32(FP, SOCKET_KEY + 16, R2)
+        .copy_u32(sock_ops::LOCAL_IP4, SOCKET_KEY + 8)
+        .copy_u32(sock_ops::REMOTE_IP4, SOCKET_KEY + 12)
+        .copy_u32(sock_ops::LOCAL_PORT, SOCKET_KEY + 16)
         .store_u32(FP, SOCKET_KEY + 20, R9)
         .store_u64(FP, LISTENER_KEY, R0)
         .store_u32(FP, LISTENER_KEY + 8, R8)
@@ -227,12 +244,7 @@ pub(super) fn sock_ops(listeners: BorrowedFd<'_>, sockets: BorrowedFd<'_>) -> Ve
         .add_imm(R2, LISTENER_KEY.into())
         .call(MAP_LOOKUP_ELEM)
         .if_zero_end(R0)
-        .mov(R1, R6)
-        .load_map(R2, sockets)
-        .mov(R3, FP)
-        .add_imm(R3, SOCKET_KEY.into())
-        .mov_imm(R4, BPF_ANY)
-        .call(SOCK_HASH_UPDATE);
+        .call_with_socket_key(SOCK_HASH_UPDATE, sockets, BPF_ANY);
     // A sock_ops program answers 1 for "carry on" whatever it did.
     asm.finish(1)
 }
@@ -249,21 +261,13 @@ pub(super) fn sk_msg(sockets: BorrowedFd<'_>) -> Vec<Instruction> {
         .store_u64(FP, SOCKET_KEY, R0)
         // The peer's local address and port are this socket's remote ones, and the other way
         // round.
-        .load_u32(R2, R6, sk_msg::REMOTE_IP4)
-        .store_u32(FP, SOCKET_KEY + 8, R2)
-        .load_u32(R2, R6, sk_msg::LOCAL_IP4)
-        .store_u32(FP, SOCKET_KEY + 12, R2)
+        .copy_u32(sk_msg::REMOTE_IP4, SOCKET_KEY + 8)
+        .copy_u32(sk_msg::LOCAL_IP4, SOCKET_KEY + 12)
         .load_u32(R2, R6, sk_msg::REMOTE_PORT)
         .remote_port_to_host(R2)
         .store_u32(FP, SOCKET_KEY + 16, R2)
-        .load_u32(R2, R6, sk_msg::LOCAL_PORT)
-        .store_u32(FP, SOCKET_KEY + 20, R2)
-        .mov(R1, R6)
-        .load_map(R2, sockets)
-        .mov(R3, FP)
-        .add_imm(R3, SOCKET_KEY.into())
-        .mov_imm(R4, BPF_F_INGRESS)
-        .call(MSG_REDIRECT_HASH);
+        .copy_u32(sk_msg::LOCAL_PORT, SOCKET_KEY + 20)
+        .call_with_socket_key(MSG_REDIRECT_HASH, sockets, BPF_F_INGRESS);
     // SK_PASS whatever the helper answered: a redirect that found its peer takes the message,
     // one that did not leaves it to TCP.
     asm.finish(SK_PASS)
