@@ -97,28 +97,21 @@ impl Drop for Admission {
 /// not installed or the listener cannot be admitted (its connections then use plain TCP).
 pub fn admit(listener: BorrowedFd<'_>) -> Option<Admission> {
     let shortcut = INSTALLED.get()?;
-    let key = listener_key(listener)
+    listener_key(listener)
+        .and_then(|key| bpf::update(shortcut.listeners.as_fd(), &key, &[1]).map(|()| key))
         .inspect_err(
             |error| tracing::debug!(%error, "a listener is not admitted to the loopback shortcut"),
         )
-        .ok()?;
-    match bpf::update(shortcut.listeners.as_fd(), &key, &[1]) {
-        Ok(()) => Some(Admission { key }),
-        Err(error) => {
-            tracing::debug!(%error, "a listener is not admitted to the loopback shortcut");
-            None
-        }
-    }
+        .ok()
+        .map(|key| Admission { key })
 }
 
 /// The listener's key in the programs' terms: its namespace cookie, its port, zero.
 fn listener_key(listener: BorrowedFd<'_>) -> io::Result<[u8; 16]> {
     let cookie = netns_cookie(listener)?;
-    let port =
-        match nix::sys::socket::getsockname::<nix::sys::socket::SockaddrIn>(listener.as_raw_fd()) {
-            Ok(address) => address.port(),
-            Err(errno) => return Err(errno.into()),
-        };
+    let port = nix::sys::socket::getsockname::<nix::sys::socket::SockaddrIn>(listener.as_raw_fd())
+        .map_err(io::Error::from)?
+        .port();
     let mut key = [0u8; 16];
     key[..8].copy_from_slice(&cookie.to_ne_bytes());
     key[8..12].copy_from_slice(&u32::from(port).to_ne_bytes());
