@@ -44,22 +44,19 @@ fn connect(netns: &OwnedFd, listener: &TcpListener, port: u16) -> (TcpStream, Tc
     (client, server)
 }
 
+/// Sends `message` from `sender` and checks that `receiver` reads exactly it.
+fn pass(sender: &mut TcpStream, receiver: &mut TcpStream, message: &str) {
+    sender.write_all(message.as_bytes()).expect("send");
+    let mut received = vec![0u8; message.len()];
+    receiver.read_exact(&mut received).expect("read");
+    assert_eq!(received, message.as_bytes());
+}
+
 /// Request and answer `rounds` times, then one megabyte each way; checks every byte.
 fn converse(client: &mut TcpStream, server: &mut TcpStream, rounds: usize) {
-    let mut buffer = [0u8; 64];
     for round in 0..rounds {
-        let request = format!("request {round:08}");
-        client.write_all(request.as_bytes()).expect("send request");
-        server
-            .read_exact(&mut buffer[..request.len()])
-            .expect("read request");
-        assert_eq!(&buffer[..request.len()], request.as_bytes());
-        let answer = format!("answer {round:08}");
-        server.write_all(answer.as_bytes()).expect("send answer");
-        client
-            .read_exact(&mut buffer[..answer.len()])
-            .expect("read answer");
-        assert_eq!(&buffer[..answer.len()], answer.as_bytes());
+        pass(client, server, &format!("request {round:08}"));
+        pass(server, client, &format!("answer {round:08}"));
     }
     let big: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
     let (mut sender, mut receiver) = (client.try_clone().unwrap(), server.try_clone().unwrap());
